@@ -1,0 +1,55 @@
+# qudao — the two commands are `make demo` and `make test`; everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_START ?= 2026-11-01
+DEMO_END ?= 2026-11-14
+LANDING ?= data/landing
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+
+.PHONY: demo test install lint dbt-parse unit integration lock clean ui
+
+## demo: set up, generate 14 days of sample extracts, run the nightly pipeline for each, show the result
+demo: install
+	$(BIN)/qudao generate --landing $(LANDING) --start $(DEMO_START) --end $(DEMO_END) --scale small
+	$(BIN)/qudao warehouse init
+	$(BIN)/qudao run --landing $(LANDING) --start $(DEMO_START) --end $(DEMO_END)
+	$(BIN)/qudao status
+
+## test: set up, lint Python and SQL, parse dbt, run the whole pytest suite
+test: install lint dbt-parse
+	$(BIN)/pytest -p no:cacheprovider
+
+## install: .venv with the locked dependency versions and qudao itself (re-runs when the lock changes)
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/qudao dbt-parse
+	touch $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/qudao lint-sql
+
+dbt-parse: install
+	$(BIN)/qudao dbt-parse
+
+## lock: re-resolve requirements.lock from pyproject.toml
+lock:
+	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml --extra dev -o requirements.lock --no-header
+	sed -i '1i # Exact versions every install uses. Regenerate: make lock (uv pip compile pyproject.toml --extra dev)' requirements.lock
+
+## ui: the Airflow UI on http://127.0.0.1:8080 with the same metadata the CLI uses
+ui: install
+	$(BIN)/qudao airflow standalone
+
+clean:
+	rm -rf .qudao data dbt_project/target dbt_project/logs

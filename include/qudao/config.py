@@ -1,0 +1,61 @@
+"""Where things live and which settings come from the environment.
+
+Every setting has an environment variable (listed in ``.env.example``) and a
+default that works in a fresh checkout with nothing else installed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The checkout: ``include/qudao/config.py`` → three levels up.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one process."""
+
+    home: Path  # .qudao/: embedded warehouse, Airflow metadata, logs
+    landing: str  # landing zone: local folder or object-storage URL
+    warehouse_url: str | None  # None: use the embedded server
+    warehouse_port: int  # TCP port of `qudao warehouse start`
+    dbt_project_dir: Path
+    reject_threshold: float  # share of a file's rows; above it the gate fails
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def dbt_profiles_dir(self) -> Path:
+        return self.dbt_project_dir
+
+    @property
+    def quarantine_dir(self) -> str:
+        return self.landing.rstrip("/") + "/_quarantine"
+
+
+def settings() -> Settings:
+    """Read the settings from the environment (cheap; call it where needed)."""
+    home = _env_path("QUDAO_HOME", PROJECT_ROOT / ".qudao")
+    return Settings(
+        home=home,
+        landing=os.environ.get("QUDAO_LANDING", str(PROJECT_ROOT / "data" / "landing")),
+        warehouse_url=os.environ.get("QUDAO_WAREHOUSE_URL") or None,
+        warehouse_port=int(os.environ.get("QUDAO_WAREHOUSE_PORT", "55432")),
+        dbt_project_dir=_env_path("QUDAO_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"),
+        reject_threshold=float(os.environ.get("QUDAO_REJECT_THRESHOLD", "0.01")),
+    )

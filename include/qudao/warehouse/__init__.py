@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: which server, connections, the platform's schemas."""

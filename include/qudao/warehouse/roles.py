@@ -1,0 +1,167 @@
+"""Group roles and grants: who may read and write which warehouse schema.
+
+=====================  ==========================================================
+role (NOLOGIN)         privileges
+=====================  ==========================================================
+``qudao_loader``       reads and writes ``raw`` and ``ops`` (the loaders)
+``qudao_transformer``  reads ``raw`` and ``ops``; writes ``staging``,
+                       ``intermediate``, ``marts_candidate`` and ``marts`` (dbt,
+                       publishing)
+``analyst``            reads ``staging``, ``intermediate`` and ``marts``
+``bi_reader``          reads ``marts`` only (dashboards)
+=====================  ==========================================================
+
+Phones are in clear text in ``raw`` only; everywhere else they are an HMAC with a
+secret key. Only the transformer may execute the hash function (see
+:data:`PII_FUNCTIONS`), so no reader can hash guesses with a key of their own.
+
+People and services log in as LOGIN users that are members of one group role
+(:func:`create_login`). :func:`ensure_roles` is idempotent and safe to run every
+night from several processes at once: roles are cluster-wide, so their creation
+tolerates a concurrent creator; grants are per database and serialised with an
+advisory lock. Besides grants on existing tables it sets default privileges, so
+a table first created later (a new mart published by a later night) is readable
+by the right roles without re-running it.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+LOADER = "qudao_loader"
+TRANSFORMER = "qudao_transformer"
+ANALYST = "analyst"
+BI_READER = "bi_reader"
+GROUP_ROLES = (LOADER, TRANSFORMER, ANALYST, BI_READER)
+
+#: schema -> role -> "read" | "write"
+ACCESS: dict[str, dict[str, str]] = {
+    "raw": {LOADER: "write", TRANSFORMER: "read"},
+    "ops": {LOADER: "write", TRANSFORMER: "read"},
+    "staging": {TRANSFORMER: "write", ANALYST: "read"},
+    "intermediate": {TRANSFORMER: "write", ANALYST: "read"},
+    "marts_candidate": {TRANSFORMER: "write"},
+    "marts": {TRANSFORMER: "write", ANALYST: "read", BI_READER: "read"},
+}
+
+_TABLE_PRIVILEGES = {"read": "select", "write": "select, insert, update, delete, truncate, references"}
+_SEQUENCE_PRIVILEGES = {"read": "select", "write": "usage, select, update"}
+_SCHEMA_PRIVILEGES = {"read": "usage", "write": "usage, create"}
+
+#: Functions that compute personal-data hashes: executable by the transformer only. dbt's
+#: staging views call them at query time with a key from the session (``qudao.pii_key``);
+#: a reader allowed to call them could set a key of their own and brute-force the phones
+#: behind the hashes. Readers use the hashes stored in ``intermediate`` and ``marts``.
+PII_FUNCTIONS = ("ops.hmac_sha256_hex(text, text)",)
+
+_CREATE_ROLE = """
+do $do$
+begin
+    create role {role} nologin;
+exception
+    when duplicate_object or unique_violation then null;  -- created meanwhile by another session
+end
+$do$
+"""
+
+
+def _create_group_roles(conn: psycopg.Connection) -> None:
+    for role in GROUP_ROLES:
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+        if not exists:
+            with conn.transaction():
+                conn.execute(sql.SQL(_CREATE_ROLE).format(role=sql.Identifier(role)))
+
+
+def _creators(conn: psycopg.Connection) -> list[str]:
+    """Roles whose future tables get default privileges: the connecting user and the transformer."""
+    me = conn.execute("select current_user").fetchone()[0]  # type: ignore[index]
+    can_act_for_transformer = conn.execute(
+        "select rolsuper or pg_has_role(current_user, %s, 'MEMBER')"
+        " from pg_roles where rolname = current_user",
+        (TRANSFORMER,),
+    ).fetchone()[0]  # type: ignore[index]
+    return [me, TRANSFORMER] if can_act_for_transformer and me != TRANSFORMER else [me]
+
+
+def _grant_schema(conn: psycopg.Connection, schema: str, creators: list[str]) -> None:
+    s = sql.Identifier(schema)
+    for role, level in ACCESS[schema].items():
+        r = sql.Identifier(role)
+        tables = sql.SQL(_TABLE_PRIVILEGES[level])
+        sequences = sql.SQL(_SEQUENCE_PRIVILEGES[level])
+        conn.execute(sql.SQL("grant {} on schema {} to {}").format(sql.SQL(_SCHEMA_PRIVILEGES[level]), s, r))
+        conn.execute(sql.SQL("grant {} on all tables in schema {} to {}").format(tables, s, r))
+        conn.execute(sql.SQL("grant {} on all sequences in schema {} to {}").format(sequences, s, r))
+        for creator in creators:
+            if creator == role:
+                continue
+            prefix = sql.SQL("alter default privileges for role {} in schema {} ").format(
+                sql.Identifier(creator), s
+            )
+            conn.execute(prefix + sql.SQL("grant {} on tables to {}").format(tables, r))
+            conn.execute(prefix + sql.SQL("grant {} on sequences to {}").format(sequences, r))
+
+
+def _protect_pii_functions(conn: psycopg.Connection) -> None:
+    for signature in PII_FUNCTIONS:
+        if conn.execute("select to_regprocedure(%s)", (signature,)).fetchone()[0] is None:  # type: ignore[index]
+            continue
+        fn = sql.SQL(signature)  # a constant of this module, never user input
+        conn.execute(sql.SQL("revoke execute on function {} from public").format(fn))
+        conn.execute(sql.SQL("grant execute on function {} to {}").format(fn, sql.Identifier(TRANSFORMER)))
+
+
+def ensure_roles(conn: psycopg.Connection) -> None:
+    """Create the group roles if missing and (re)apply every grant in this database.
+
+    Schemas missing from the database are created first (empty), so grants and
+    default privileges are in place before the first table appears. The PII hash
+    functions (:data:`PII_FUNCTIONS`) become executable by the transformer only.
+    """
+    autocommit = conn.autocommit
+    if not autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        conn.autocommit = True
+    try:
+        _create_group_roles(conn)
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext('qudao.ensure_roles'))")
+            creators = _creators(conn)
+            for schema in ACCESS:
+                conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+                _grant_schema(conn, schema, creators)
+            _protect_pii_functions(conn)
+    finally:
+        conn.autocommit = autocommit
+
+
+def create_login(conn: psycopg.Connection, name: str, role: str, password: str | None = None) -> None:
+    """Create (or update) LOGIN user ``name`` as a member of group role ``role``.
+
+    Loader and transformer users act as their group role from login on (``alter
+    role … set role``). Without a password the user can only log in where the
+    server trusts it (local development, tests); pass one for anything else.
+    """
+    if role not in GROUP_ROLES:
+        raise ValueError(f"unknown group role {role!r}; one of {', '.join(GROUP_ROLES)}")
+    user = sql.Identifier(name)
+    pw = sql.SQL(" password {}").format(sql.Literal(password)) if password else sql.SQL("")
+    with conn.transaction():
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
+        if exists:
+            conn.execute(sql.SQL("alter role {} login").format(user) + pw)
+        else:
+            conn.execute(sql.SQL("create role {} login").format(user) + pw)
+        conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(role), user))
+        if role in (LOADER, TRANSFORMER):
+            # Act as the group role from login on: what it creates belongs to the group
+            # (so its default privileges apply and any other member may replace it).
+            conn.execute(sql.SQL("alter role {} set role = {}").format(user, sql.Literal(role)))
+
+
+def drop_login(conn: psycopg.Connection, name: str) -> None:
+    """Drop LOGIN user ``name`` if it exists (never a group role)."""
+    if name in GROUP_ROLES:
+        raise ValueError(f"{name!r} is a group role; it is never dropped")
+    conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))

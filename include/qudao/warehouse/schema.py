@@ -1,0 +1,170 @@
+"""The platform's own schemas: ``raw`` tables from the contracts, ``ops`` tables.
+
+:func:`ensure_schema` is idempotent and cheap; every entry point calls it.
+dbt owns ``staging``, ``intermediate``, ``marts_candidate``; publishing owns ``marts``.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from qudao.contracts import ENTITIES, PG_TYPES, RAW_METADATA_COLUMNS, Entity
+
+SCHEMAS = ("raw", "ops", "staging", "intermediate", "marts_candidate", "marts")
+
+OPS_DDL = """
+create table if not exists ops.load_manifest (
+    load_id        bigserial primary key,
+    source         text not null,
+    entity         text not null,
+    business_date  date not null,
+    path           text not null,
+    file_name      text not null,
+    sha256         text not null,
+    size_bytes     bigint not null,
+    encoding       text,
+    status         text not null check (status in ('loading', 'loaded', 'skipped_duplicate', 'refused')),
+    rows_in        bigint,
+    rows_loaded    bigint,
+    rows_rejected  bigint,
+    error          text,
+    quarantined_to text,
+    started_at     timestamptz not null default now(),
+    finished_at    timestamptz
+);
+-- written by qudao.ingest: share of a file's rows rejected, the threshold it was held to,
+-- and whether it went over (the quality gate fails the night on current rows with
+-- over_threshold or status 'refused'); superseded_* mark rows a later delivery replaced.
+alter table ops.load_manifest add column if not exists reject_share double precision;
+alter table ops.load_manifest add column if not exists reject_threshold double precision;
+alter table ops.load_manifest add column if not exists over_threshold boolean not null default false;
+alter table ops.load_manifest add column if not exists drift_columns text[];
+alter table ops.load_manifest add column if not exists duplicate_of bigint;
+alter table ops.load_manifest add column if not exists superseded_by bigint;
+alter table ops.load_manifest add column if not exists superseded_at timestamptz;
+do $ddl$ begin
+    if not exists (select 1 from pg_constraint where conname = 'load_manifest_rows_reconcile') then
+        alter table ops.load_manifest add constraint load_manifest_rows_reconcile check (
+            status <> 'loaded'
+            or (rows_in is not null and rows_in = rows_loaded + rows_rejected)
+        );
+    end if;
+end $ddl$;
+create index if not exists load_manifest_date on ops.load_manifest (business_date, source, entity);
+create index if not exists load_manifest_sha on ops.load_manifest (sha256);
+create or replace view ops.load_manifest_current as
+    select * from ops.load_manifest where superseded_at is null;
+
+create table if not exists ops.rejected_rows (
+    load_id        bigint not null,
+    source         text not null,
+    entity         text not null,
+    business_date  date not null,
+    file_name      text not null,
+    line_number    integer not null,
+    raw_text       text not null,
+    reason         text not null,
+    rejected_at    timestamptz not null default now()
+);
+create index if not exists rejected_rows_load on ops.rejected_rows (load_id);
+create index if not exists rejected_rows_date on ops.rejected_rows (business_date, entity);
+
+create table if not exists ops.schema_drift (
+    load_id        bigint not null,
+    source         text not null,
+    entity         text not null,
+    business_date  date not null,
+    file_name      text not null,
+    column_name    text not null,
+    kind           text not null,
+    detected_at    timestamptz not null default now()
+);
+
+create table if not exists ops.run_log (
+    run_id         text not null,
+    business_date  date not null,
+    step           text not null,
+    status         text not null,
+    detail         jsonb,
+    logged_at      timestamptz not null default now()
+);
+create index if not exists run_log_date on ops.run_log (business_date, logged_at);
+
+create table if not exists ops.quality_results (
+    run_id         text not null,
+    business_date  date not null,
+    suite          text not null,
+    check_name     text not null,
+    severity       text not null check (severity in ('error', 'warn')),
+    passed         boolean not null,
+    observed       text,
+    expected       text,
+    detail         text,
+    checked_at     timestamptz not null default now()
+);
+create index if not exists quality_results_run on ops.quality_results (run_id);
+
+create table if not exists ops.publish_log (
+    publish_id     bigserial primary key,
+    run_id         text not null,
+    business_date  date not null,
+    status         text not null,
+    tables         jsonb not null,
+    published_at   timestamptz not null default now()
+);
+"""
+
+# HMAC-SHA256 on the built-in sha256() (no pgcrypto needed: the embedded server
+# does not ship it). Used by dbt staging to hash phone numbers with a secret key.
+HMAC_DDL = """
+create or replace function ops.hmac_sha256_hex(message text, secret text)
+returns text language plpgsql immutable strict parallel safe as $fn$
+declare
+    key bytea := convert_to(secret, 'UTF8');
+    ipad bytea;
+    opad bytea;
+    i int;
+begin
+    if length(key) > 64 then
+        key := sha256(key);
+    end if;
+    key := key || decode(repeat('00', 64 - length(key)), 'hex');
+    ipad := key;
+    opad := key;
+    for i in 0..63 loop
+        ipad := set_byte(ipad, i, get_byte(key, i) # 54);
+        opad := set_byte(opad, i, get_byte(key, i) # 92);
+    end loop;
+    return encode(sha256(opad || sha256(ipad || convert_to(message, 'UTF8'))), 'hex');
+end
+$fn$;
+"""
+
+
+def raw_table_ddl(entity: Entity) -> str:
+    """``create table if not exists raw.<source>__<entity>`` from the contract.
+
+    Load ids and business dates grow as files are appended, so BRIN indexes find a
+    load's or a date's rows at a fraction of a B-tree's cost during COPY.
+    """
+    cols = [f"    {c.name} {PG_TYPES[c.type]}" for c in entity.columns]
+    cols += [f"    {name} {ddl}" for name, ddl in RAW_METADATA_COLUMNS]
+    body = ",\n".join(cols)
+    table = f"raw.{entity.raw_table}"
+    return (
+        f"create table if not exists {table} (\n{body}\n);\n"
+        f"create index if not exists {entity.raw_table}_load on {table} using brin (_load_id);\n"
+        f"create index if not exists {entity.raw_table}_date on {table} using brin (_business_date);\n"
+    )
+
+
+def ensure_schema(conn: psycopg.Connection) -> None:
+    """Create every platform schema and table that does not exist yet."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('qudao.ensure_schema'))")
+        for schema in SCHEMAS:
+            conn.execute(f"create schema if not exists {schema}")
+        conn.execute(OPS_DDL)
+        conn.execute(HMAC_DDL)
+        for e in ENTITIES:
+            conn.execute(raw_table_ddl(e))
