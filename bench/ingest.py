@@ -1,0 +1,232 @@
+"""Benchmark: qudao's loader against a bare COPY and pandas, plus its peak memory.
+
+Writes a synthetic dealer ``orders.csv`` of ``--rows`` rows (UTF-8), the same in
+GB18030, and one of ``--big`` × ``--rows`` rows, then, against one PostgreSQL in
+one run, measures
+
+(a) qudao's full load path (decode, parse, validate, foreign keys, rejects,
+    manifest) into ``raw`` — each load in its own process, so that its peak RSS
+    (``VmHWM``, or ``resource.getrusage``) is its own;
+(b) a bare ``COPY … FROM STDIN (FORMAT csv)`` of the same bytes into an
+    equivalent all-typed table;
+(c) pandas ``read_csv`` + ``DataFrame.to_sql`` (on the first ``--pandas-rows``
+    rows: it is slow and holds the whole frame in memory);
+
+and prints rows/s for each, the ratios a/b and a/c, and qudao's peak RSS for the
+small and the big file (it must not grow with file size). Not a test: nothing
+is asserted.
+
+    .venv/bin/python bench/ingest.py                    # 2M and 4M rows, a few minutes
+    .venv/bin/python bench/ingest.py --rows 200000      # a quick look
+
+Uses ``QUDAO_WAREHOUSE_URL`` when set (a database is created on it and dropped
+afterwards), otherwise an embedded server in a temporary ``QUDAO_HOME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+from qudao.warehouse.connection import warehouse, with_database
+
+D_UTF8 = date(2026, 11, 2)
+D_GB = date(2026, 11, 3)
+D_BIG = date(2026, 11, 4)
+
+TYPED_TABLE = """
+create table bench_orders (
+    order_id text, order_line integer, order_date date, seller_partner_id text,
+    buyer_partner_id text, sku text, quantity integer, unit_price numeric(14, 2),
+    status text, updated_at timestamptz
+)
+"""
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS in MiB.
+
+    ``VmHWM`` where /proc has it: ``getrusage``'s ``ru_maxrss`` survives ``exec`` and
+    so may report the parent's peak in a freshly spawned child.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _child_load(url: str, landing: str, day: str) -> None:
+    """Run in a fresh process: one qudao load; print seconds, rows and peak RSS as JSON."""
+    from qudao.ingest import load_date
+
+    before = _peak_rss_mib()
+    t0 = time.perf_counter()
+    report = load_date(url, landing, date.fromisoformat(day), sources=["dealer_sales"])
+    seconds = time.perf_counter() - t0
+    f = report.files[0]
+    out = {"seconds": seconds, "status": f.status, "rows": f.rows_loaded, "rejected": f.rows_rejected}
+    print(json.dumps({**out, "rss_before_mib": before, "peak_rss_mib": _peak_rss_mib()}))
+
+
+def _qudao(url: str, landing: Path, day: date, repeat: int) -> dict:
+    """Best of ``repeat`` loads of the date, each in a new process after undoing the previous one."""
+    best: dict = {}
+    for _ in range(repeat):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("delete from ops.load_manifest where business_date = %s", (day,))
+            conn.execute("delete from raw.dealer_sales__orders where _business_date = %s", (day,))
+            conn.execute("vacuum raw.dealer_sales__orders")
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child-load", url, str(landing), day.isoformat()],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        if result["status"] != "loaded":
+            raise SystemExit(f"qudao load of {day} ended {result['status']}")
+        if not best or result["seconds"] < best["seconds"]:
+            best = {**result, "peak_rss_mib": max(result["peak_rss_mib"], best.get("peak_rss_mib", 0))}
+    return best
+
+
+def _bare_copy(url: str, path: Path, encoding: str, repeat: int) -> float:
+    """Best of ``repeat`` bare COPYs of the file into a fresh typed table."""
+    times = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(repeat):
+            conn.execute("drop table if exists bench_orders")
+            conn.execute(TYPED_TABLE)
+            t0 = time.perf_counter()
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("set local timezone = 'Asia/Shanghai'")
+                stmt = f"copy bench_orders from stdin (format csv, header true, encoding '{encoding}')"
+                with cur.copy(stmt) as copy, path.open("rb") as f:
+                    while block := f.read(1 << 20):
+                        copy.write(block)
+            times.append(time.perf_counter() - t0)
+            conn.execute("drop table bench_orders")
+    return min(times)
+
+
+def _pandas(url: str, path: Path, rows: int) -> float:
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    from qudao.warehouse.connection import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        t0 = time.perf_counter()
+        df = pd.read_csv(path, nrows=rows, parse_dates=["order_date", "updated_at"], keep_default_na=False)
+        df.to_sql("bench_orders_pandas", engine, if_exists="replace", index=False, chunksize=50_000)
+        seconds = time.perf_counter() - t0
+        with engine.begin() as c:
+            c.exec_driver_sql("drop table bench_orders_pandas")
+    finally:
+        engine.dispose()
+    return seconds
+
+
+def _rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:>11,.0f} rows/s  ({seconds:6.1f} s)"
+
+
+def run(url: str, work: Path, rows: int, big: int, pandas_rows: int, repeat: int) -> None:
+    from upath import UPath
+
+    from qudao.ingest import load_date
+    from qudao.ingest.testing import write_day, write_orders_csv
+
+    landing = work / "landing"
+    write_day(landing, D_UTF8, skip=["dealer_sales.orders", "dealer_sales.inventory"])
+    assert load_date(url, str(landing), D_UTF8, sources=["crm"]).ok  # products: the sku foreign key
+    files = {}
+    t0 = time.perf_counter()
+    for day, n, enc in ((D_UTF8, rows, "utf-8"), (D_GB, rows, "gb18030"), (D_BIG, rows * big, "utf-8")):
+        path = landing / "dealer_sales" / day.isoformat() / "orders.csv"
+        write_orders_csv(UPath(path), n, day, encoding=enc)
+        files[day] = (path, n, enc)
+    sizes = ", ".join(f"{n:,} rows {enc} {p.stat().st_size / 2**20:.0f} MiB" for p, n, enc in files.values())
+    print(f"wrote orders.csv files in {time.perf_counter() - t0:.1f} s: {sizes}", flush=True)
+
+    path, n, _ = files[D_UTF8]
+    a = _qudao(url, landing, D_UTF8, repeat)
+    b = _bare_copy(url, path, "UTF8", repeat)
+    c = _pandas(url, path, min(pandas_rows, n))
+    c_rows = min(pandas_rows, n)
+    a_rate, b_rate, c_rate = n / a["seconds"], n / b, c_rows / c
+    print(f"\n{n:,}-row orders.csv, UTF-8")
+    print(f"  (a) qudao load_date       {_rate(n, a['seconds'])}  peak RSS {a['peak_rss_mib']:.0f} MiB")
+    print(f"  (b) bare COPY, typed      {_rate(n, b)}")
+    print(f"  (c) pandas read_csv+to_sql {_rate(c_rows, c)}  (first {c_rows:,} rows)")
+    print(f"  a/b = {a_rate / b_rate:.2f}   a/c = {a_rate / c_rate:.1f}", flush=True)
+
+    path, n, _ = files[D_GB]
+    a_gb = _qudao(url, landing, D_GB, repeat)
+    b_gb = _bare_copy(url, path, "GB18030", repeat)
+    print(f"\n{n:,}-row orders.csv, GB18030")
+    print(f"  (a) qudao load_date       {_rate(n, a_gb['seconds'])}  peak RSS {a_gb['peak_rss_mib']:.0f} MiB")
+    print(f"  (b) bare COPY, typed      {_rate(n, b_gb)}")
+    print(f"  a/b = {(n / a_gb['seconds']) / (n / b_gb):.2f}", flush=True)
+
+    path, n, _ = files[D_BIG]
+    a_big = _qudao(url, landing, D_BIG, 1)
+    b_big = _bare_copy(url, path, "UTF8", 1)
+    print(f"\n{n:,}-row orders.csv, UTF-8 ({big}x)")
+    print(
+        f"  (a) qudao load_date       {_rate(n, a_big['seconds'])}  peak RSS {a_big['peak_rss_mib']:.0f} MiB"
+    )
+    print(f"  (b) bare COPY, typed      {_rate(n, b_big)}")
+    print(f"  a/b = {(n / a_big['seconds']) / (n / b_big):.2f}")
+    print(
+        f"\nqudao peak RSS: {a['peak_rss_mib']:.0f} MiB at {rows:,} rows, {a_big['peak_rss_mib']:.0f} MiB at "
+        f"{rows * big:,} rows (after imports: {a['rss_before_mib']:.0f} MiB)"
+    )
+
+
+def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child-load":
+        _child_load(*sys.argv[2:])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=2_000_000, help="rows of the base orders.csv")
+    ap.add_argument("--big", type=int, default=2, help="the memory check file is this many times bigger")
+    ap.add_argument("--pandas-rows", type=int, default=500_000, help="rows pandas loads (c)")
+    ap.add_argument("--repeat", type=int, default=2, help="best of this many runs of (a) and (b)")
+    args = ap.parse_args()
+    print(
+        f"qudao ingest benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs"
+    )
+    with tempfile.TemporaryDirectory(prefix="qudao-bench-ingest-") as tmp:
+        work = Path(tmp)
+        os.environ.setdefault("QUDAO_HOME", str(work / "home"))
+        with warehouse() as server:
+            name = f"qudao_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(f'create database "{name}"')
+            try:
+                run(with_database(server, name), work, args.rows, args.big, args.pandas_rows, args.repeat)
+            finally:
+                with psycopg.connect(server, autocommit=True) as conn:
+                    conn.execute(f'drop database if exists "{name}" with (force)')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
