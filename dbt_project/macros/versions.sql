@@ -1,0 +1,160 @@
+{#- Versions of source records.
+
+    Raw keeps every delivered row: a snapshot re-delivers the same version every day,
+    a corrected record comes again with a later updated_at.
+
+    latest_version: one row per key, the latest version (latest updated_at; ties: later
+    business date, then later load, then later line).
+
+    version_intervals: one row per distinct version of a key with the business dates
+    during which it was the one known: known_from_date (first business date it was
+    delivered) and known_to_date (exclusive: first business date a newer version was
+    delivered; 9999-12-31 while none was). The version valid "as known at" date D is the
+    one with known_from_date <= D < known_to_date, which is exactly what a run for D
+    saw, so re-running D later gives the same answer. A version superseded before it was
+    ever delivered (stale resend) gets an empty interval and is dropped. -#}
+
+{% macro latest_version(relation, key_columns, columns, version_order='updated_at desc') -%}
+    select
+        {%- for c in columns %}
+        {{ c }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from (
+        select
+            {%- for c in columns %}
+            {{ c }},
+            {%- endfor %}
+            row_number() over (
+                partition by {{ key_columns | join(', ') }}
+                order by {{ version_order }}, _business_date desc, _load_id desc, _line_number desc
+            ) as version_rank
+        from {{ relation }}
+    ) as ranked
+    where version_rank = 1
+{%- endmacro %}
+
+{% macro version_intervals(relation, key_columns, version_columns, attribute_columns) -%}
+    {%- set keys = key_columns | join(', ') -%}
+    {%- set all_columns = key_columns + version_columns + attribute_columns -%}
+    select
+        {%- for c in all_columns %}
+        {{ c }},
+        {%- endfor %}
+        known_from_date,
+        known_to_date
+    from (
+        select
+            {%- for c in all_columns %}
+            {{ c }},
+            {%- endfor %}
+            known_from_date,
+            coalesce(
+                min(known_from_date) over (
+                    partition by {{ keys }}
+                    order by {% for c in version_columns %}{{ c }} desc, {% endfor %}known_from_date desc
+                    rows between unbounded preceding and 1 preceding
+                ),
+                date '9999-12-31'
+            ) as known_to_date
+        from (
+            select
+                {%- for c in all_columns %}
+                {{ c }},
+                {%- endfor %}
+                min(_business_date) over (
+                    partition by {{ keys }}, version_fingerprint
+                ) as known_from_date,
+                row_number() over (
+                    partition by {{ keys }}, version_fingerprint
+                    order by _business_date desc, _load_id desc, _line_number desc
+                ) as delivery_rank
+            from (
+                select
+                    *,
+                    md5(row({{ (version_columns + attribute_columns) | join(', ') }})::text) as version_fingerprint
+                from {{ relation }}
+            ) as fingerprinted
+        ) as deliveries
+        where delivery_rank = 1
+    ) as intervals
+    where known_from_date < known_to_date
+{%- endmacro %}
+
+{#- Type-2 history from version intervals: consecutive known versions whose tracked
+    attributes are equal collapse into one row; valid_from is the business date the
+    first of them became known, valid_to (exclusive) the date the next differing one
+    did, 9999-12-31 for the current row. Other attributes come from the first version
+    of each row. -#}
+{% macro scd2_from_intervals(relation, key_column, tracked_columns, other_columns) -%}
+    {%- set cols = tracked_columns + other_columns -%}
+    select
+        {{ key_column }},
+        {%- for c in cols %}
+        {{ c }},
+        {%- endfor %}
+        valid_from,
+        coalesce(lead(valid_from) over (partition by {{ key_column }} order by valid_from), date '9999-12-31') as valid_to
+    from (
+        select
+            {{ key_column }},
+            {%- for c in cols %}
+            {{ c }},
+            {%- endfor %}
+            known_from_date as valid_from
+        from (
+            select
+                *,
+                lag(tracked) over (partition by {{ key_column }} order by known_from_date) as previous_tracked
+            from (
+                select
+                    *,
+                    row({{ tracked_columns | join(', ') }})::text as tracked
+                from {{ relation }}
+            ) as tracked_rows
+        ) as flagged
+        where tracked is distinct from previous_tracked
+    ) as changes
+{%- endmacro %}
+
+{#- The delivered rows a version model (re)computes, and the clean-up after it.
+
+    In an incremental run (dates start_date .. run_date) a version model recomputes the
+    keys touched by those dates: every key delivered in them, and every key with a
+    version first delivered in them (a corrected file supersedes an earlier load of its
+    date, so a version can disappear). A key's intervals depend only on its own
+    deliveries, so recomputing a touched key from all of them (delete+insert on the key)
+    gives the rows a full rebuild gives, while a night reads only the night's keys. A key
+    none of whose deliveries is left produces no row; delete_vanished_versions (a
+    post-hook) removes its old versions. -#}
+{% macro deliveries_of_touched_keys(relation, key_columns, incremental, target) -%}
+    {%- set keys = key_columns | join(', ') -%}
+    select delivered.*
+    from {{ relation }} as delivered
+    {%- if incremental %}
+    where ({{ keys }}) in (
+        select {{ keys }}
+        from {{ relation }}
+        where _business_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+        union
+        select {{ keys }}
+        from {{ target }}
+        where known_from_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+    )
+    {%- endif %}
+{%- endmacro %}
+
+{% macro delete_vanished_versions(relation, key_columns) -%}
+    {%- set keys = key_columns | join(', ') -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            known_from_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+            and ({{ keys }}) not in (
+                select {{ keys }}
+                from {{ relation }}
+                where _business_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+            )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

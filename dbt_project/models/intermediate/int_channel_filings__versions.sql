@@ -1,0 +1,22 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['filing_id'],
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_versions(ref('base_crm__channel_filings'), ['filing_id']) }}"
+) }}
+-- depends_on: {{ ref('int_load_calendar') }}
+-- Every distinct filing version with the business dates during which it was the one known.
+-- Incremental: a night recomputes the keys it touched (see deliveries_of_touched_keys).
+with deliveries as (
+    {{ deliveries_of_touched_keys(ref('base_crm__channel_filings'), ['filing_id'], is_incremental(), this) }}
+),
+
+intervals as (
+    {{ version_intervals(
+        'deliveries', ['filing_id'], ['updated_at'],
+        ['partner_id', 'filing_type', 'status', 'submitted_at', 'approved_at', 'approver_id']
+    ) }}
+)
+
+select * from intervals

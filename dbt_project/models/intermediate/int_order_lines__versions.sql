@@ -1,0 +1,32 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['order_id', 'order_line'],
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_versions(ref('base_dealer_sales__orders'), ['order_id', 'order_line']) }}"
+) }}
+-- depends_on: {{ ref('int_load_calendar') }}
+-- Every distinct order-line version with the business dates during which it was the one known.
+-- Incremental: a night recomputes the keys it touched (see deliveries_of_touched_keys).
+with deliveries as (
+    {{ deliveries_of_touched_keys(
+        ref('base_dealer_sales__orders'), ['order_id', 'order_line'], is_incremental(), this
+    ) }}
+),
+
+intervals as (
+    {{ version_intervals(
+        'deliveries', ['order_id', 'order_line'], ['updated_at'],
+        ['order_date', 'seller_partner_id', 'buyer_partner_id', 'sku', 'quantity', 'unit_price', 'status']
+    ) }}
+),
+
+flagged as (
+    select
+        *,
+        status in ('placed', 'shipped') as is_real,
+        (quantity * unit_price)::numeric(14, 2) as line_amount
+    from intervals
+)
+
+select * from flagged

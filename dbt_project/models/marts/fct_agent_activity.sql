@@ -1,0 +1,120 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['as_of_date'],
+    on_schema_change='fail',
+    meta={'date_column': 'as_of_date'}
+) }}
+-- depends_on: {{ ref('int_load_calendar') }}
+-- One row per (as_of_date, agent): every second-tier agent signed on as_of_date (version
+-- valid that day, status active or suspended, signed on or before it) and its buying.
+-- Order lines count as known on as_of_date (the version delivered by then).
+{%- set window = var('active_window_days') %}
+{%- set shift = var('activity_change_days') %}
+
+with run_dates as (
+    select date_day as as_of_date
+    from {{ ref('dim_date') }}
+    where date_day between {{ run_start_date(is_incremental()) }} and {{ run_end_date() }}
+),
+
+signed_agents as (
+    select
+        run_dates.as_of_date,
+        partners.partner_id as agent_id,
+        partners.parent_partner_id as dealer_id,
+        partners.region_code
+    from run_dates
+    inner join {{ ref('dim_partner') }} as partners
+        on
+            run_dates.as_of_date >= partners.valid_from
+            and run_dates.as_of_date < partners.valid_to
+    where
+        partners.tier = 2
+        and partners.status in ('active', 'suspended')
+        and partners.signed_date <= run_dates.as_of_date
+),
+
+real_buyer_lines as (
+    select
+        order_id,
+        buyer_partner_id,
+        order_date,
+        line_amount,
+        known_from_date,
+        known_to_date
+    from {{ ref('int_order_lines__versions') }}
+    where
+        is_real
+        and buyer_partner_id is not null
+        and order_date <= {{ run_end_date() }}
+        and known_from_date <= {{ run_end_date() }}
+        and known_to_date > {{ run_start_date(is_incremental()) }} - {{ shift }}
+),
+
+activity_now as (
+    select
+        agents.as_of_date,
+        agents.agent_id,
+        max(order_lines.order_date) as last_order_date,
+        count(order_lines.order_id) filter (
+            where order_lines.order_date > agents.as_of_date - {{ window }}
+        ) as order_lines_30d,
+        coalesce(sum(order_lines.line_amount) filter (
+            where order_lines.order_date > agents.as_of_date - {{ window }}
+        ), 0) as revenue_30d
+    from signed_agents as agents
+    left join real_buyer_lines as order_lines
+        on
+            agents.agent_id = order_lines.buyer_partner_id
+            and agents.as_of_date >= order_lines.known_from_date
+            and agents.as_of_date < order_lines.known_to_date
+            and agents.as_of_date >= order_lines.order_date
+    group by agents.as_of_date, agents.agent_id
+),
+
+activity_before as (
+    select distinct
+        agents.as_of_date,
+        agents.agent_id
+    from signed_agents as agents
+    inner join real_buyer_lines as order_lines
+        on
+            agents.agent_id = order_lines.buyer_partner_id
+            and order_lines.known_from_date <= agents.as_of_date - {{ shift }}
+            and agents.as_of_date - {{ shift }} < order_lines.known_to_date
+            and order_lines.order_date > agents.as_of_date - {{ shift }} - {{ window }}
+            and order_lines.order_date <= agents.as_of_date - {{ shift }}
+),
+
+agent_activity as (
+    select
+        agents.as_of_date,
+        agents.agent_id,
+        agents.dealer_id,
+        agents.region_code,
+        now_.last_order_date,
+        now_.order_lines_30d::integer as order_lines_30d,
+        now_.revenue_30d::numeric(14, 2) as revenue_30d,
+        now_.order_lines_30d > 0 as is_active,
+        before_.agent_id is not null as was_active_30d_ago,
+        now_.last_order_date is not null as has_ever_ordered
+    from signed_agents as agents
+    inner join activity_now as now_
+        on agents.as_of_date = now_.as_of_date and agents.agent_id = now_.agent_id
+    left join activity_before as before_
+        on agents.as_of_date = before_.as_of_date and agents.agent_id = before_.agent_id
+)
+
+select
+    as_of_date,
+    agent_id,
+    dealer_id,
+    region_code,
+    last_order_date,
+    order_lines_30d,
+    revenue_30d,
+    is_active,
+    was_active_30d_ago,
+    has_ever_ordered
+from agent_activity

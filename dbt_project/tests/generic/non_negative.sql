@@ -1,0 +1,6 @@
+{#- A count or quantity is not negative. -#}
+{% test non_negative(model, column_name) %}
+    select {{ column_name }}
+    from {{ model }}
+    where {{ column_name }} < 0
+{% endtest %}

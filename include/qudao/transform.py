@@ -1,0 +1,143 @@
+"""Running dbt against the warehouse: the nightly build, parse, docs.
+
+dbt is invoked in-process (``dbtRunner``). Connection fields reach the profile as
+``QUDAO_DBT_*`` environment variables; the PII hashing key reaches PostgreSQL as
+a session setting through ``PGOPTIONS`` so that it never appears in compiled SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from qudao.config import settings
+from qudao.warehouse.connection import dbt_target
+
+#: placeholder connection for commands that do not connect (parse, lint)
+_OFFLINE_TARGET = {
+    "QUDAO_DBT_HOST": "localhost",
+    "QUDAO_DBT_PORT": "5432",
+    "QUDAO_DBT_USER": "postgres",
+    "QUDAO_DBT_PASSWORD": "",
+    "QUDAO_DBT_DBNAME": "qudao",
+}
+
+
+def pii_key() -> str:
+    """The key phones are hashed with: ``QUDAO_PII_KEY``, else a generated local key.
+
+    The local key lives in ``.qudao/pii.key`` (never in the repository), so hashes
+    are stable across runs on one installation.
+    """
+    key = os.environ.get("QUDAO_PII_KEY")
+    if key:
+        return key
+    path = settings().home / "pii.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def dbt_environment(url: str | None) -> dict[str, str]:
+    """Environment variables dbt needs for ``url`` (None: offline placeholders)."""
+    env = dict(_OFFLINE_TARGET if url is None else dbt_target(url))
+    key = pii_key()
+    if any(c.isspace() or c == "\\" for c in key):
+        raise ValueError("QUDAO_PII_KEY must not contain white space or backslashes")
+    env["PGOPTIONS"] = f"-c qudao.pii_key={key}"
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env["DO_NOT_TRACK"] = "1"
+    return env
+
+
+@dataclass
+class DbtResult:
+    """What one dbt invocation did."""
+
+    command: list[str]
+    success: bool
+    counts: dict[str, int] = field(default_factory=dict)  # status -> number of nodes
+    failures: list[str] = field(default_factory=list)  # "<node>: <message>"
+
+    def lines(self) -> list[str]:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
+        out = [f"dbt {' '.join(self.command[:1])}: {'ok' if self.success else 'FAILED'} ({counts})"]
+        out += [f"  {f}" for f in self.failures]
+        return out
+
+
+def run_dbt(args: list[str], url: str | None) -> DbtResult:
+    """Run one dbt command in-process against ``url`` and summarise it."""
+    from dbt.cli.main import dbtRunner
+
+    cfg = settings()
+    env = dbt_environment(url)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        full = [
+            *args,
+            "--project-dir",
+            str(cfg.dbt_project_dir),
+            "--profiles-dir",
+            str(cfg.dbt_profiles_dir),
+        ]
+        res = dbtRunner().invoke(full)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    result = DbtResult(command=args, success=bool(res.success))
+    nodes = getattr(res.result, "results", None) or []
+    for node in nodes:
+        status = str(getattr(node.status, "value", node.status))
+        result.counts[status] = result.counts.get(status, 0) + 1
+        if status in ("error", "fail"):
+            result.failures.append(f"{node.node.unique_id}: {(node.message or '').strip()[:500]}")
+    if res.exception is not None:
+        result.failures.append(f"dbt raised: {res.exception}")
+    return result
+
+
+def build(
+    url: str, business_date: date, start_date: date | None = None, full_refresh: bool = False
+) -> DbtResult:
+    """``dbt build`` (seeds, models, tests) for the night ``business_date``."""
+    vars_ = {"run_date": business_date.isoformat()}
+    if start_date is not None:
+        vars_["start_date"] = start_date.isoformat()
+    args = ["build", "--vars", _yaml_vars(vars_)]
+    if full_refresh:
+        args.append("--full-refresh")
+    return run_dbt(args, url)
+
+
+def parse() -> Path:
+    """``dbt parse`` with no database: writes ``target/manifest.json`` and returns its path."""
+    result = run_dbt(["parse"], None)
+    if not result.success:
+        raise RuntimeError("dbt parse failed:\n" + "\n".join(result.failures))
+    return manifest_path()
+
+
+def manifest_path() -> Path:
+    return settings().dbt_project_dir / "target" / "manifest.json"
+
+
+def docs(url: str) -> Path:
+    """Generate the dbt docs site; returns the ``index.html`` path."""
+    result = run_dbt(["docs", "generate"], url)
+    if not result.success:
+        raise RuntimeError("dbt docs generate failed:\n" + "\n".join(result.failures))
+    return settings().dbt_project_dir / "target" / "index.html"
+
+
+def _yaml_vars(values: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{k}: '{v}'" for k, v in values.items()) + "}"

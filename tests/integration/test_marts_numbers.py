@@ -1,0 +1,489 @@
+"""The channel marts on three hand-made nights, against numbers worked out by hand.
+
+Extracts for Fri 2026-11-06, Sat 11-07 and Sun 11-08 (the end of ISO week 2026-11-02)
+are written with the ingest test helpers, loaded, and built the way nights run: the
+first night alone (a first, full build), then the next two as one incremental catch-up
+(``start_date`` = 11-07). A ``--full-refresh`` at the end must give identical marts.
+
+The cast (counties are targets of the region seed, all in Jiangsu 320000):
+
+=========  =====  ======  =======  ==========================================
+partner    tier   parent  county   story
+=========  =====  ======  =======  ==========================================
+D0001      1              320104   sells to agents; manager M001
+D0002      1              320106   retail + A0000004; manager M001
+D0003      1              110101   not a target county; manager M002
+A0000001   2      D0001   320104   buys on 11-06
+A0000002   2      D0001   320104   11-06 line resent cancelled on 11-07; an
+                                   old (10-05) line arrives late on 11-07
+A0000003   2      D0001   320111   suspended, never orders
+A0000004   2      D0002   320106   signed 11-07 (first delivered that day)
+A0000005   2      D0001   320111   buys 11-06, terminated on 11-08
+A0000006   2      D0001   320106   parent becomes D0002 on 11-08; a returned
+                                   line on 11-07, a real one on 11-08
+=========  =====  ======  =======  ==========================================
+"""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from qudao.config import settings
+from qudao.ingest.loader import load_date
+from qudao.ingest.testing import write_entity
+from qudao.transform import build
+from qudao.warehouse.connection import with_database
+from qudao.warehouse.schema import ensure_schema
+
+pytestmark = pytest.mark.integration
+
+D1, D2, D3 = date(2026, 11, 6), date(2026, 11, 7), date(2026, 11, 8)
+JIANGSU = "320000"
+COUNTIES = ("320104", "320106", "320111")
+MARTS = (
+    "mart_channel_coverage",
+    "mart_channel_coverage_province",
+    "mart_active_second_tier_agents",
+    "fct_agent_activity",
+    "mart_dealer_inventory_health",
+    "mart_visit_compliance",
+    "mart_callback_compliance",
+    "mart_channel_filing_funnel",
+)
+
+Row = dict[str, Any]
+
+
+# ----------------------------------------------------------------------- extracts
+def _ts(d: date, hhmm: str = "09:00") -> str:
+    return f"{d.isoformat()}T{hhmm}:00+08:00"
+
+
+def _partner(pid: str, parent: str, county: str, manager: str, signed: str, d: date, **kw: str) -> Row:
+    row = {
+        "partner_id": pid,
+        "partner_name": f"测试伙伴{pid}",
+        "tier": "1" if pid.startswith("D") else "2",
+        "parent_partner_id": parent,
+        "region_code": county,
+        "industry": "建材",
+        "status": "active",
+        "signed_date": signed,
+        "terminated_date": "",
+        "channel_manager_id": manager,
+        "contact_phone": "138 0013 8000",
+        "updated_at": "2026-10-01T09:00:00+08:00",
+    }
+    return {**row, **kw}
+
+
+def _partners(d: date) -> list[Row]:
+    rows = [
+        _partner("D0001", "", "320104", "M001", "2025-01-10", d),
+        _partner("D0002", "", "320106", "M001", "2025-03-01", d),
+        _partner("D0003", "", "110101", "M002", "2025-01-01", d),
+        _partner("A0000001", "D0001", "320104", "M001", "2025-06-01", d),
+        _partner("A0000002", "D0001", "320104", "M001", "2025-06-01", d),
+        _partner("A0000003", "D0001", "320111", "M002", "2025-06-01", d, status="suspended"),
+    ]
+    if d >= D2:
+        rows.append(_partner("A0000004", "D0002", "320106", "M002", "2026-11-07", d, updated_at=_ts(D2)))
+    if d < D3:
+        rows.append(_partner("A0000005", "D0001", "320111", "M002", "2025-06-01", d))
+        rows.append(_partner("A0000006", "D0001", "320106", "M001", "2025-06-01", d))
+    else:
+        rows.append(
+            _partner(
+                "A0000005", "D0001", "320111", "M002", "2025-06-01", d,
+                status="terminated", terminated_date="2026-11-08", updated_at=_ts(D3),
+            )
+        )  # fmt: skip
+        rows.append(_partner("A0000006", "D0002", "320106", "M001", "2025-06-01", d, updated_at=_ts(D3)))
+    return rows
+
+
+def _managers() -> list[Row]:
+    return [
+        {
+            "manager_id": mid,
+            "manager_name": f"经理{mid}",
+            "region_code": "320104",
+            "hired_date": "2020-01-15",
+            "status": status,
+            "updated_at": "2026-10-01T09:00:00+08:00",
+        }
+        for mid, status in (("M001", "active"), ("M002", "active"), ("M003", "left"))
+    ]
+
+
+def _products() -> list[Row]:
+    return [
+        {
+            "sku": sku,
+            "product_name": f"瓷砖{sku}",
+            "category": "建材",
+            "unit": "箱",
+            "list_price": "10.00",
+            "updated_at": "2026-10-01T09:00:00+08:00",
+        }
+        for sku in ("SKU0001", "SKU0002")
+    ]
+
+
+def _line(oid: str, day: str, seller: str, buyer: str, sku: str, qty: int, status: str, upd: str) -> Row:
+    return {
+        "order_id": oid,
+        "order_line": "1",
+        "order_date": day,
+        "seller_partner_id": seller,
+        "buyer_partner_id": buyer,
+        "sku": sku,
+        "quantity": str(qty),
+        "unit_price": "5.00",
+        "status": status,
+        "updated_at": upd,
+    }
+
+
+ORDERS = {
+    D1: [
+        _line("O1", "2026-11-06", "D0001", "A0000001", "SKU0001", 10, "placed", _ts(D1)),
+        _line("O2", "2026-11-06", "D0001", "A0000002", "SKU0001", 4, "placed", _ts(D1)),
+        _line("O3", "2026-11-06", "D0002", "", "SKU0002", 6, "shipped", _ts(D1)),
+        _line("O4", "2026-11-06", "D0001", "A0000005", "SKU0001", 2, "placed", _ts(D1)),
+    ],
+    D2: [
+        _line("O2", "2026-11-06", "D0001", "A0000002", "SKU0001", 4, "cancelled", _ts(D2)),
+        _line("O5", "2026-11-07", "D0002", "A0000004", "SKU0002", 3, "placed", _ts(D2)),
+        _line("O6", "2026-11-07", "D0001", "A0000006", "SKU0002", 1, "returned", _ts(D2)),
+        _line("O7", "2026-10-05", "D0001", "A0000002", "SKU0001", 5, "placed", _ts(D2)),
+    ],
+    D3: [
+        _line("O8", "2026-11-08", "D0001", "A0000006", "SKU0001", 7, "placed", _ts(D3)),
+        _line("O9", "2026-11-08", "D0003", "", "SKU0001", 8, "placed", _ts(D3)),
+        _line("O10", "2026-11-08", "D0002", "", "SKU0001", 1, "placed", _ts(D3)),
+    ],
+}
+
+# on hand per (partner, sku), the same every night
+STOCK = {
+    ("D0001", "SKU0001"): 4,
+    ("D0001", "SKU0002"): 30,
+    ("D0002", "SKU0001"): 50,
+    ("D0002", "SKU0002"): 0,
+    ("D0003", "SKU0001"): 10,
+}
+
+
+def _visit(vid: str, manager: str, partner: str, kind: str, at: str) -> Row:
+    return {
+        "visit_id": vid,
+        "manager_id": manager,
+        "partner_id": partner,
+        "visit_type": kind,
+        "visited_at": at,
+        "duration_minutes": "30",
+        "issues_found": "0",
+        "notes": "巡检",
+        "updated_at": at,
+    }
+
+
+VISITS = {
+    D1: [
+        _visit("V1", "M001", "D0001", "inspection", "2026-11-06T10:00:00"),  # no offset: Asia/Shanghai
+        _visit("V2", "M001", "A0000001", "inspection", "2026-11-06T15:00:00+08:00"),
+        _visit("V3", "M001", "D0001", "inspection", "2026-11-06T17:00:00+08:00"),
+    ],
+    D2: [_visit("V4", "M001", "A0000006", "training", "2026-11-07T10:00:00+08:00")],
+    D3: [
+        _visit("V5", "M001", "D0002", "inspection", "2026-11-08T23:30:00"),  # Sunday night, Shanghai
+        _visit("V6", "M002", "A0000003", "inspection", "2026-11-08T10:00:00+08:00"),
+    ],
+}
+
+
+def _call(cid: str, kind: str, partner: str, outcome: str, at: str) -> Row:
+    return {
+        "call_id": cid,
+        "direction": "outbound",
+        "call_type": kind,
+        "partner_id": partner,
+        "customer_phone": "13900001111",
+        "agent_id": "AG01",
+        "started_at": at,
+        "ended_at": None,
+        "duration_seconds": 60,
+        "outcome": outcome,
+        "satisfaction": None,
+    }
+
+
+CALLS = {
+    D1: [
+        _call("C1", "callback", "A0000001", "connected", "2026-11-06T11:00:00+08:00"),
+        _call("C2", "callback", "D0001", "no_answer", "2026-11-06T11:30:00+08:00"),
+    ],
+    D2: [_call("C3", "callback", "D0002", "connected", "2026-11-07T23:30:00+08:00")],
+    D3: [
+        _call("C4", "callback", "A0000004", "connected", "2026-11-07T16:30:00+00:00"),  # 11-08 00:30 Shanghai
+        _call("C5", "sales", "D0003", "connected", "2026-11-08T10:00:00+08:00"),
+    ],
+}
+
+
+def _filing(fid: str, partner: str, kind: str, status: str, submitted: str, approved: str, upd: str) -> Row:
+    return {
+        "filing_id": fid,
+        "partner_id": partner,
+        "filing_type": kind,
+        "status": status,
+        "submitted_at": submitted,
+        "approved_at": approved,
+        "approver_id": "M002" if approved else "",
+        "reason": "测试",
+        "updated_at": upd,
+    }
+
+
+FILINGS = {
+    D1: [
+        _filing("F1", "A0000004", "new", "submitted", "2026-11-06 10:00:00", "", _ts(D1, "10:00")),
+        _filing("F2", "D0001", "change", "submitted", "2026-11-02 09:00:00", "", _ts(D1)),
+        _filing("F3", "A0000005", "termination", "submitted", "2026-11-05 09:00:00", "", _ts(D1)),
+    ],
+    D2: [_filing("F1", "A0000004", "new", "approved", "2026-11-06 10:00:00", "2026-11-07 14:00:00", _ts(D2))],
+    D3: [
+        # approved 80 hours after submission
+        _filing("F3", "A0000005", "termination", "approved", "2026-11-05 09:00", "2026-11-08 17:00", _ts(D3)),
+        _filing("F1", "A0000004", "new", "filed", "2026-11-06 10:00:00", "2026-11-07 14:00:00", _ts(D3)),
+        _filing("F4", "D0003", "change", "submitted", "2026-11-08 20:00:00", "", _ts(D3, "20:00")),
+    ],
+}
+
+
+def write_night(landing: Path, d: date) -> None:
+    """Write every extract of night ``d`` into ``landing``."""
+    inventory = [
+        {"snapshot_date": d, "partner_id": p, "sku": s, "on_hand_qty": str(q), "in_transit_qty": "0"}
+        for (p, s), q in STOCK.items()
+    ]
+    for qualified, rows in (
+        ("crm.channel_managers", _managers()),
+        ("crm.products", _products()),
+        ("crm.partners", _partners(d)),
+        ("crm.channel_filings", FILINGS[d]),
+        ("crm.visits", VISITS[d]),
+        ("call_center.calls", CALLS[d]),
+        ("dealer_sales.orders", ORDERS[d]),
+        ("dealer_sales.inventory", inventory),
+    ):
+        write_entity(str(landing), qualified, d, rows)
+
+
+# ------------------------------------------------------------------- the warehouse
+def _load(url: str, landing: Path, d: date) -> None:
+    write_night(landing, d)
+    report = load_date(url, str(landing), d)
+    assert report.ok, report
+
+
+def _snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(url) as c:
+        return {
+            t: sorted(c.execute(f"select * from marts_candidate.{t}").fetchall(), key=repr) for t in MARTS
+        }
+
+
+@pytest.fixture(scope="module")
+def built(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Nights 11-06 (first build), then 11-07..11-08 as one incremental run, then a full refresh."""
+    name = f"qudao_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    url = with_database(server_url, name)
+    with psycopg.connect(url) as c:
+        ensure_schema(c)
+    landing = tmp_path_factory.mktemp("landing")
+    try:
+        _load(url, landing, D1)
+        first = build(url, D1)
+        assert first.success, first.lines()
+        _load(url, landing, D2)
+        _load(url, landing, D3)
+        nightly = build(url, D3, start_date=D2)
+        assert nightly.success, nightly.lines()
+        incremental = _snapshot(url)
+        refresh = build(url, D3, full_refresh=True)
+        assert refresh.success, refresh.lines()
+        yield {"url": url, "incremental": incremental, "full_refresh": _snapshot(url)}
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [name])
+            admin.execute(f'drop database if exists "{name}"')
+
+
+def rows(built: dict[str, Any], sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(built["url"]) as c:
+        return c.execute(sql, params).fetchall()
+
+
+# ------------------------------------------------------------------------- tests
+def test_incremental_nights_equal_full_refresh(built: dict[str, Any]) -> None:
+    assert built["incremental"] == built["full_refresh"]
+    assert all(built["incremental"][t] for t in MARTS)
+
+
+def test_coverage(built: dict[str, Any]) -> None:
+    got = rows(
+        built,
+        """select region_code, partners_signed, partners_selling_90d, is_covered_nominal,
+                  is_covered_effective, coverage_change
+           from marts_candidate.mart_channel_coverage
+           where as_of_date = %s and region_code = any(%s) order by region_code""",
+        D3,
+        list(COUNTIES),
+    )
+    # 320104: D0001, A0000001, A0000002 (its 10-05 line is within 90 days) all sell.
+    # 320106: D0002, A0000004, A0000006. 320111: A0000003 suspended (signed, never sells),
+    # A0000005 terminated on 11-08. 30 days earlier nothing was known: gained.
+    assert got == [
+        ("320104", 3, 3, True, True, "gained"),
+        ("320106", 3, 3, True, True, "gained"),
+        ("320111", 1, 0, True, False, "unchanged"),
+    ]
+    # D0003's county is not a target: no row
+    outside = "select 1 from marts_candidate.mart_channel_coverage where region_code = %s"
+    assert rows(built, outside, "110101") == []
+
+    with (settings().dbt_project_dir / "seeds" / "ref_regions.csv").open(encoding="utf-8") as f:
+        targets = sum(r["province_code"] == JIANGSU and r["is_target"] == "true" for r in csv.DictReader(f))
+    province = rows(
+        built,
+        """select target_counties, covered_nominal, covered_effective, nominal_rate, effective_rate
+           from marts_candidate.mart_channel_coverage_province
+           where as_of_date = %s and province_code = %s""",
+        D3,
+        JIANGSU,
+    )
+    q = Decimal("0.0001")
+    assert province == [
+        (targets, 3, 2, (Decimal(3) / targets).quantize(q), (Decimal(2) / targets).quantize(q))
+    ]
+
+
+def test_active_second_tier_agents(built: dict[str, Any]) -> None:
+    got = rows(
+        built,
+        """select as_of_date, dealer_id, agents_signed, agents_active, active_rate, agents_newly_active,
+                  agents_lapsed, agents_never_ordered
+           from marts_candidate.mart_active_second_tier_agents order by as_of_date, dealer_id""",
+    )
+    assert got == [
+        # 11-06: A1, A2 (line not yet cancelled), A5 active; A3, A6 never ordered
+        (D1, "D0001", 5, 3, Decimal("0.6000"), 3, 0, 2),
+        (D1, "D0002", 0, 0, None, 0, 0, 0),
+        (D1, "D0003", 0, 0, None, 0, 0, 0),
+        # 11-07: A2's line is cancelled and its late 10-05 line is outside the window (but it has ordered);
+        # A6's only line was returned
+        (D2, "D0001", 5, 2, Decimal("0.4000"), 2, 0, 2),
+        (D2, "D0002", 1, 1, Decimal("1.0000"), 1, 0, 0),
+        (D2, "D0003", 0, 0, None, 0, 0, 0),
+        # 11-08: A5 terminated, A6 now under D0002
+        (D3, "D0001", 3, 1, Decimal("0.3333"), 1, 0, 1),
+        (D3, "D0002", 2, 2, Decimal("1.0000"), 2, 0, 0),
+        (D3, "D0003", 0, 0, None, 0, 0, 0),
+    ]
+    detail = rows(
+        built,
+        """select agent_id, last_order_date, order_lines_30d, revenue_30d, is_active
+           from marts_candidate.fct_agent_activity where as_of_date = %s order by agent_id""",
+        D3,
+    )
+    assert detail == [
+        ("A0000001", date(2026, 11, 6), 1, Decimal("50.00"), True),
+        ("A0000002", date(2026, 10, 5), 0, Decimal("0.00"), False),
+        ("A0000003", None, 0, Decimal("0.00"), False),
+        ("A0000004", date(2026, 11, 7), 1, Decimal("15.00"), True),
+        ("A0000006", date(2026, 11, 8), 1, Decimal("35.00"), True),
+    ]
+
+
+def test_inventory_health(built: dict[str, Any]) -> None:
+    got = rows(
+        built,
+        """select partner_id, sku, on_hand_qty, sellout_28d_qty, avg_daily_sellout, days_of_supply,
+                  health_band
+           from marts_candidate.mart_dealer_inventory_health where snapshot_date = %s
+           order by partner_id, sku""",
+        D3,
+    )
+    assert got == [
+        # O1 10 + O4 2 + O8 7 (O2 cancelled, O7 older than 28 days): 4 / (19/28) = 5.9 days
+        ("D0001", "SKU0001", 4, 19, Decimal("0.6786"), Decimal("5.9"), "low"),
+        ("D0001", "SKU0002", 30, 0, Decimal("0.0000"), None, "no_movement"),  # O6 was returned
+        ("D0002", "SKU0001", 50, 1, Decimal("0.0357"), Decimal("1400.0"), "overstock"),
+        ("D0002", "SKU0002", 0, 9, Decimal("0.3214"), Decimal("0.0"), "stockout"),
+        ("D0003", "SKU0001", 10, 8, Decimal("0.2857"), Decimal("35.0"), "healthy"),
+    ]
+
+
+def test_visit_compliance(built: dict[str, Any]) -> None:
+    got = rows(
+        built,
+        """select week_start, manager_id, inspections, partners_inspected, is_compliant, portfolio_partners,
+                  portfolio_inspected_30d, portfolio_inspected_rate
+           from marts_candidate.mart_visit_compliance order by week_start, manager_id""",
+    )
+    week = date(2026, 11, 2)
+    assert got == [
+        # V1, V3 (D0001 twice), V2, V5 (Sunday 23:30); the training visit does not count.
+        # Portfolio: D0001, D0002, A0000001, A0000002, A0000006 (active, M001); 3 inspected.
+        (week, "M001", 4, 3, True, 5, 3, Decimal("0.6000")),
+        # A0000003 is suspended: inspected but not in the active portfolio (D0003, A0000004).
+        (week, "M002", 1, 1, False, 2, 0, Decimal("0.0000")),
+    ]
+
+
+def test_callback_compliance(built: dict[str, Any]) -> None:
+    got = rows(
+        built,
+        """select business_date, partners_developed, partners_called_back, callback_rate, is_compliant
+           from marts_candidate.mart_callback_compliance order by business_date""",
+    )
+    assert got == [
+        (D1, 5, 1, Decimal("0.2000"), True),  # D0001 A1 A2 D0002 A5; only A1 connected
+        (D2, 2, 1, Decimal("0.5000"), True),  # A4 signed + bought, D0002 sold; D0002 called at 23:30
+        (D3, 4, 0, Decimal("0.0000"), False),  # D0001 A6 D0003 D0002; C4 is A4 at 00:30, C5 a sales call
+    ]
+
+
+def test_filing_funnel(built: dict[str, Any]) -> None:
+    got = rows(
+        built,
+        """select business_date, province_code, filing_type, filings_total, submitted, approved, rejected,
+                  filed, pending_over_72h, median_hours_to_approve
+           from marts_candidate.mart_channel_filing_funnel
+           order by business_date, province_code, filing_type""",
+    )
+    assert got == [
+        (D1, JIANGSU, "change", 1, 1, 0, 0, 0, 1, None),  # F2 submitted 11-02: pending
+        (D1, JIANGSU, "termination", 1, 1, 0, 0, 0, 0, None),  # F3 submitted 11-05 09:00: 39 h
+        (D1, "unknown", "new", 1, 1, 0, 0, 0, 0, None),  # A0000004 not known yet
+        (D2, JIANGSU, "change", 1, 1, 0, 0, 0, 1, None),
+        (D2, JIANGSU, "new", 1, 0, 1, 0, 0, 0, Decimal("28.0")),
+        (D2, JIANGSU, "termination", 1, 1, 0, 0, 0, 0, None),  # 63 h by the end of 11-07
+        (D3, "110000", "change", 1, 1, 0, 0, 0, 0, None),
+        (D3, JIANGSU, "change", 1, 1, 0, 0, 0, 1, None),
+        (D3, JIANGSU, "new", 1, 0, 0, 0, 1, 0, None),
+        (D3, JIANGSU, "termination", 1, 0, 1, 0, 0, 0, Decimal("80.0")),  # approved 80 h after
+    ]
