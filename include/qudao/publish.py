@@ -1,0 +1,493 @@
+"""Write-audit-publish: make a checked night visible in ``marts``, all at once.
+
+dbt writes ``marts_candidate`` (BI cannot see it); the gate checks it; :func:`publish`
+copies the night into ``marts`` in **one transaction**:
+
+* missing ``marts`` tables are created like their candidate (columns, types,
+  defaults, column and table comments); tables are never dropped, so grants and
+  comments survive;
+* date-keyed models (dbt ``meta.date_column``) get delete + insert of the
+  published dates' keys; other models are replaced whole — with ``DELETE``, not
+  ``TRUNCATE``/``DROP``: readers keep their MVCC snapshot and never wait on a
+  long lock, and a reader sees either the old night or the new one, never both.
+
+Rollback design: before replacing anything, the rows about to be replaced are
+saved as ``jsonb`` in ``ops.publish_backup`` under the new ``publish_id``.
+:func:`rollback` undoes the latest publish exactly (delete what it wrote, put the
+saved rows back) and marks it ``rolled_back``; calling it again undoes the one
+before. Backups of the last :data:`KEEP_BACKUPS` publishes are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from qudao.quality.manifest import CANDIDATE_SCHEMA, PUBLISHED_SCHEMA, CandidateModel, candidate_models
+from qudao.quality.results import ensure_quality_tables
+
+log = logging.getLogger(__name__)
+
+KEEP_BACKUPS = 7  # rollbacks possible: one week of nightly publishes
+BI_ROLE = "bi_reader"
+
+PUBLISH_DDL = """
+create table if not exists ops.publish_backup (
+    publish_id  bigint not null,
+    table_name  text not null,
+    row_data    jsonb not null
+);
+create index if not exists publish_backup_id on ops.publish_backup (publish_id, table_name);
+"""
+
+
+#: keep the backups of the latest KEEP_BACKUPS publishes (refused and failed ones do not count)
+_PRUNE_BACKUPS = """
+delete from ops.publish_backup where publish_id < (
+    select coalesce(min(publish_id), 0) from (
+        select publish_id from ops.publish_log
+        where status in ('published', 'rolled_back', 'publishing')
+        order by publish_id desc limit %s
+    ) kept
+)
+"""
+
+
+class PublishRefused(RuntimeError):
+    """Publishing was refused: the gate has error failures (or never ran) for the run."""
+
+    def __init__(self, message: str, failures: list[str] | None = None, gate: Any = None):
+        super().__init__(message)
+        self.failures = failures or []
+        self.gate = gate
+
+
+@dataclass
+class PublishResult:
+    """What one publish did."""
+
+    publish_id: int
+    run_id: str
+    business_dates: list[date]
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: str = "published"
+
+    def lines(self) -> list[str]:
+        out = [
+            f"published {', '.join(map(str, self.business_dates))}"
+            f" (publish {self.publish_id}, run {self.run_id})"
+        ]
+        for name, t in sorted(self.tables.items()):
+            out.append(f"  marts.{name}: -{t['rows_deleted']} +{t['rows_inserted']} ({t['mode']})")
+        return out
+
+
+@dataclass
+class RollbackResult:
+    """Which publish was undone and what was restored."""
+
+    publish_id: int
+    run_id: str
+    business_dates: list[date]
+    tables: dict[str, int]  # table -> rows restored
+
+    def lines(self) -> list[str]:
+        out = [
+            f"rolled back publish {self.publish_id} (run {self.run_id},"
+            f" {', '.join(map(str, self.business_dates))}): marts is as it was before it"
+        ]
+        out += [f"  marts.{t}: {n} rows restored" for t, n in sorted(self.tables.items())]
+        return out
+
+
+@dataclass
+class PublishedTable:
+    """One table of ``marts`` and its last publish (for ``qudao status``)."""
+
+    table: str
+    rows: int
+    publish_id: int | None
+    run_id: str | None
+    published_at: datetime | None
+    date_column: str | None
+    min_date: date | None
+    max_date: date | None
+    last_dates: list[date]
+
+
+def ensure_publish_tables(conn: psycopg.Connection) -> None:
+    """Create ``ops.publish_backup`` if missing (idempotent)."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('qudao.publish.ensure'))")
+        conn.execute("create schema if not exists ops")
+        conn.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+        conn.execute(PUBLISH_DDL)
+
+
+def _ident(schema: str, table: str) -> sql.Composable:
+    return sql.Identifier(schema, table)
+
+
+def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[str, str]]:
+    return conn.execute(
+        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
+        " where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        (f"{schema}.{table}",),
+    ).fetchall()
+
+
+def _gate_problems(conn: psycopg.Connection, run_id: str, dates: list[date]) -> tuple[str, list[str]]:
+    """Why ``run_id`` may not publish ``dates`` ('' when it may) and its error failures.
+
+    Per date, the latest gate run of each stage counts (a gate re-run after a fix
+    replaces the earlier verdict; a full ``all`` run replaces earlier partial ones);
+    one of them must have checked the candidate marts.
+    """
+    ensure_quality_tables(conn)
+    latest = conn.execute(
+        "select distinct on (business_date, stage) business_date, stage, passed, finished_at"
+        " from ops.gate_runs where run_id = %s and business_date = any(%s)"
+        " order by business_date, stage, finished_at desc",
+        (run_id, dates),
+    ).fetchall()
+    full = {d: at for d, stage, _, at in latest if stage == "all"}
+    latest = [r for r in latest if r[1] == "all" or r[0] not in full or r[3] > full[r[0]]]
+    checked = {d for d, stage, _, _ in latest if stage in ("candidate", "all")}
+    unchecked = [d for d in dates if d not in checked]
+    failures = [
+        r[0]
+        for d, stage, passed, finished_at in latest
+        if not passed
+        for r in conn.execute(
+            "select suite || ' :: ' || check_name || ' — observed ' || coalesce(observed, '?')"
+            " from ops.quality_results where run_id = %s and business_date = %s and checked_at = %s"
+            " and severity = 'error' and not passed order by suite, check_name",
+            (run_id, d, finished_at),
+        ).fetchall()
+    ]
+    failed_gates = [f"{d} ({stage})" for d, stage, passed, _ in latest if not passed]
+    if failed_gates:
+        return (
+            f"quality gate failed for run {run_id} on {', '.join(failed_gates)}:"
+            f" {len(failures)} error checks",
+            failures,
+        )
+    if unchecked:
+        return (
+            f"no quality gate results of the candidate marts for run {run_id} on "
+            f"{', '.join(map(str, unchecked))}",
+            [],
+        )
+    return "", []
+
+
+def _sync_comments(conn: psycopg.Connection, table: str) -> None:
+    cand, pub = f"{CANDIDATE_SCHEMA}.{table}", f"{PUBLISHED_SCHEMA}.{table}"
+    comment = conn.execute("select obj_description(%s::regclass, 'pg_class')", (cand,)).fetchone()[0]
+    current = conn.execute("select obj_description(%s::regclass, 'pg_class')", (pub,)).fetchone()[0]
+    if comment and comment != current:
+        conn.execute(
+            sql.SQL("comment on table {} is {}").format(_ident(PUBLISHED_SCHEMA, table), sql.Literal(comment))
+        )
+    rows = conn.execute(
+        "select c.attname, col_description(%s::regclass, c.attnum), col_description(%s::regclass, p.attnum)"
+        " from pg_attribute c join pg_attribute p on p.attrelid = %s::regclass and p.attname = c.attname"
+        " where c.attrelid = %s::regclass and c.attnum > 0 and not c.attisdropped",
+        (cand, pub, pub, cand),
+    ).fetchall()
+    for column, want, have in rows:
+        if want and want != have:
+            conn.execute(
+                sql.SQL("comment on column {}.{} is {}").format(
+                    _ident(PUBLISHED_SCHEMA, table), sql.Identifier(column), sql.Literal(want)
+                )
+            )
+
+
+def _ensure_published_table(conn: psycopg.Connection, table: str) -> bool:
+    """Create ``marts.<table>`` like its candidate, or add new columns; True when created."""
+    exists = conn.execute("select to_regclass(%s) is not null", (f"{PUBLISHED_SCHEMA}.{table}",)).fetchone()[
+        0
+    ]
+    if not exists:
+        conn.execute(
+            sql.SQL("create table {} (like {} including defaults including comments)").format(
+                _ident(PUBLISHED_SCHEMA, table), _ident(CANDIDATE_SCHEMA, table)
+            )
+        )
+        role = conn.execute("select 1 from pg_roles where rolname = %s", (BI_ROLE,)).fetchone()
+        if role:
+            conn.execute(
+                sql.SQL("grant select on {} to {}").format(
+                    _ident(PUBLISHED_SCHEMA, table), sql.Identifier(BI_ROLE)
+                )
+            )
+    else:
+        have = {c for c, _ in _columns(conn, PUBLISHED_SCHEMA, table)}
+        for column, type_ in _columns(conn, CANDIDATE_SCHEMA, table):
+            if column not in have:  # additive change: the new column appears, nothing breaks
+                conn.execute(
+                    sql.SQL("alter table {} add column {} " + type_).format(
+                        _ident(PUBLISHED_SCHEMA, table), sql.Identifier(column)
+                    )
+                )
+    _sync_comments(conn, table)
+    return not exists
+
+
+def _apply(
+    conn: psycopg.Connection, publish_id: int, model: CandidateModel, dates: list[date]
+) -> dict[str, Any]:
+    table = model.name
+    if conn.execute("select to_regclass(%s) is null", (f"{CANDIDATE_SCHEMA}.{table}",)).fetchone()[0]:
+        raise RuntimeError(f"{CANDIDATE_SCHEMA}.{table} does not exist: was dbt run?")
+    created = _ensure_published_table(conn, table)
+    pub_cols = [c for c, _ in _columns(conn, PUBLISHED_SCHEMA, table)]
+    cand_cols = {c for c, _ in _columns(conn, CANDIDATE_SCHEMA, table)}
+    lost = [c for c in pub_cols if c not in cand_cols]
+    if lost:
+        raise RuntimeError(f"{CANDIDATE_SCHEMA}.{table} lacks published columns {lost}: a breaking change")
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in pub_cols)
+    pub, cand = _ident(PUBLISHED_SCHEMA, table), _ident(CANDIDATE_SCHEMA, table)
+    keys = model.keys_for(dates) if model.date_column else []
+    where = (
+        sql.SQL(" where {} = any(%s)").format(sql.Identifier(model.date_column))
+        if model.date_column
+        else sql.SQL("")
+    )
+    params: tuple[Any, ...] = (keys,) if model.date_column else ()
+    conn.execute(
+        sql.SQL(
+            "insert into ops.publish_backup (publish_id, table_name, row_data)"
+            " select %s, %s, to_jsonb(t) from {} t"
+        ).format(pub)
+        + where,
+        (publish_id, table, *params),
+    )
+    deleted = conn.execute(sql.SQL("delete from {}").format(pub) + where, params).rowcount
+    inserted = conn.execute(
+        sql.SQL("insert into {} ({}) select {} from {}").format(pub, cols, cols, cand) + where, params
+    ).rowcount
+    return {
+        "mode": "dates" if model.date_column else "whole",
+        "date_column": model.date_column,
+        "keys": [k.isoformat() for k in keys],
+        "rows_deleted": deleted,
+        "rows_inserted": inserted,
+        "created": created,
+    }
+
+
+def publish(
+    url: str,
+    business_dates: list[date],
+    run_id: str,
+    manifest_path: Path | None = None,
+    *,
+    require_gate: bool = True,
+) -> PublishResult:
+    """Apply ``marts_candidate`` to ``marts`` for ``business_dates`` in one transaction.
+
+    Refuses (raises :class:`PublishRefused`, logs a ``refused`` row) when the gate
+    results of ``run_id`` have an error failure or do not exist.
+    """
+    dates = sorted(set(business_dates))
+    if not dates:
+        raise ValueError("no business dates to publish")
+    models = candidate_models(manifest_path)
+    with psycopg.connect(url, autocommit=True) as conn:
+        ensure_publish_tables(conn)
+        if require_gate:
+            reason, failures = _gate_problems(conn, run_id, dates)
+            if reason:
+                conn.execute(
+                    "insert into ops.publish_log (run_id, business_date, status, tables)"
+                    " values (%s, %s, 'refused', %s)",
+                    (run_id, dates[-1], json.dumps({"reason": reason, "failures": failures[:50]})),
+                )
+                raise PublishRefused(reason, failures)
+        try:
+            with conn.transaction():
+                conn.execute("set local lock_timeout = '60s'")
+                conn.execute("select pg_advisory_xact_lock(hashtext('qudao.publish'))")
+                publish_id = conn.execute(
+                    "insert into ops.publish_log (run_id, business_date, status, tables)"
+                    " values (%s, %s, 'publishing', '{}') returning publish_id",
+                    (run_id, dates[-1]),
+                ).fetchone()[0]
+                tables = {m.name: _apply(conn, publish_id, m, dates) for m in models}
+                doc = {"dates": [d.isoformat() for d in dates], "tables": tables}
+                conn.execute(
+                    "update ops.publish_log set status = 'published', tables = %s where publish_id = %s",
+                    (json.dumps(doc), publish_id),
+                )
+                conn.execute(_PRUNE_BACKUPS, (KEEP_BACKUPS,))
+        except Exception as exc:  # everything was rolled back: say so in the log, then fail
+            conn.execute(
+                "insert into ops.publish_log (run_id, business_date, status, tables)"
+                " values (%s, %s, 'failed', %s)",
+                (run_id, dates[-1], json.dumps({"reason": f"{type(exc).__name__}: {exc}"[:2000]})),
+            )
+            raise
+    result = PublishResult(publish_id, run_id, dates, tables)
+    for line in result.lines():
+        log.info(line)
+    return result
+
+
+def rollback(url: str) -> RollbackResult:
+    """Undo the latest publish still in force, restoring ``marts`` exactly as it was before it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        ensure_publish_tables(conn)
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext('qudao.publish'))")
+            row = conn.execute(
+                "select publish_id, run_id, tables from ops.publish_log where status = 'published'"
+                " order by publish_id desc limit 1"
+            ).fetchone()
+            if row is None:
+                raise RuntimeError("nothing to roll back: no publish in force")
+            publish_id, run_id, doc = row
+            later = conn.execute(
+                "select count(*) from ops.publish_log where publish_id > %s"
+                " and status in ('published', 'rolled_back')",
+                (publish_id,),
+            ).fetchone()[0]
+            if later >= KEEP_BACKUPS:
+                raise RuntimeError(f"publish {publish_id} is older than the {KEEP_BACKUPS} kept backups")
+            restored: dict[str, int] = {}
+            for table, t in doc["tables"].items():
+                pub = _ident(PUBLISHED_SCHEMA, table)
+                if t["date_column"]:
+                    keys = [date.fromisoformat(k) for k in t["keys"]]
+                    conn.execute(
+                        sql.SQL("delete from {} where {} = any(%s)").format(
+                            pub, sql.Identifier(t["date_column"])
+                        ),
+                        (keys,),
+                    )
+                else:
+                    conn.execute(sql.SQL("delete from {}").format(pub))
+                restored[table] = conn.execute(
+                    sql.SQL(
+                        "insert into {} select (jsonb_populate_record(null::{}, row_data)).*"
+                        " from ops.publish_backup where publish_id = %s and table_name = %s"
+                    ).format(pub, pub),
+                    (publish_id, table),
+                ).rowcount
+            conn.execute(
+                "update ops.publish_log set status = 'rolled_back' where publish_id = %s", (publish_id,)
+            )
+    return RollbackResult(publish_id, run_id, [date.fromisoformat(d) for d in doc.get("dates", [])], restored)
+
+
+@dataclass
+class RepublishResult:
+    """Outcome of :func:`republish`: rebuilt, gated, and published or refused."""
+
+    business_date: date
+    run_id: str
+    published: bool
+    reason: str = ""
+    build_lines: list[str] = field(default_factory=list)
+    gate_lines: list[str] = field(default_factory=list)
+    publish: PublishResult | None = None
+
+    def lines(self) -> list[str]:
+        out = [*self.build_lines, *self.gate_lines]
+        if self.publish:
+            out += self.publish.lines()
+        else:
+            out.append(f"NOT published {self.business_date}: {self.reason}")
+        return out
+
+
+def _log_refused(url: str, run_id: str, business_date: date, reason: str, failures: list[str]) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "insert into ops.publish_log (run_id, business_date, status, tables)"
+            " values (%s, %s, 'refused', %s)",
+            (run_id, business_date, json.dumps({"reason": reason, "failures": failures[:50]})),
+        )
+
+
+def republish(
+    url: str, business_date: date, manifest_path: Path | None = None, *, rebuild: bool = True
+) -> RepublishResult:
+    """After data of ``business_date`` was fixed: rebuild its marts, re-run the gate, publish.
+
+    Nothing is reloaded: ``raw`` is used as it is now (corrected files loaded with
+    ``qudao load`` replace the earlier delivery). ``rebuild=False`` skips ``dbt build``.
+    Returns a refused result (and logs ``refused``) when dbt or the gate fails.
+    """
+    from qudao.quality.gate import run_gate
+
+    run_id = f"republish__{business_date.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+    out = RepublishResult(business_date, run_id, published=False)
+    if rebuild:
+        from qudao.transform import build
+
+        built = build(url, business_date)
+        out.build_lines = built.lines()
+        if not built.success:
+            out.reason = "dbt build failed"
+            _log_refused(url, run_id, business_date, out.reason, built.failures)
+            return out
+    gate = run_gate(url, business_date, run_id, "all", manifest_path=manifest_path)
+    out.gate_lines = gate.lines()
+    if not gate.passed:
+        out.reason = f"quality gate failed: {len(gate.failures)} error checks"
+        _log_refused(url, run_id, business_date, out.reason, [r.line() for r in gate.failures])
+        return out
+    out.publish = publish(url, [business_date], run_id, manifest_path)
+    out.published = True
+    return out
+
+
+def published_state(url: str) -> list[PublishedTable]:
+    """Every ``marts`` table with its row count, date range and last publish."""
+    out = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = %s"
+                " and table_type = 'BASE TABLE' order by table_name",
+                (PUBLISHED_SCHEMA,),
+            ).fetchall()
+        ]
+        for table in tables:
+            last = conn.execute(
+                "select publish_id, run_id, published_at, tables -> 'tables' -> %s from ops.publish_log"
+                " where status = 'published' and tables -> 'tables' ? %s order by publish_id desc limit 1",
+                (table, table),
+            ).fetchone()
+            pub = _ident(PUBLISHED_SCHEMA, table)
+            rows = conn.execute(sql.SQL("select count(*) from {}").format(pub)).fetchone()[0]
+            date_column = last[3].get("date_column") if last else None
+            lo = hi = None
+            if date_column:
+                lo, hi = conn.execute(
+                    sql.SQL("select min({c}), max({c}) from {t}").format(c=sql.Identifier(date_column), t=pub)
+                ).fetchone()
+            out.append(
+                PublishedTable(
+                    table=table,
+                    rows=rows,
+                    publish_id=last[0] if last else None,
+                    run_id=last[1] if last else None,
+                    published_at=last[2] if last else None,
+                    date_column=date_column,
+                    min_date=lo,
+                    max_date=hi,
+                    last_dates=[date.fromisoformat(k) for k in (last[3].get("keys", []) if last else [])],
+                )
+            )
+    return out

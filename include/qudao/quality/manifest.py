@@ -1,0 +1,53 @@
+"""What dbt built into ``marts_candidate``, read from ``target/manifest.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from qudao.config import settings
+
+CANDIDATE_SCHEMA = "marts_candidate"
+PUBLISHED_SCHEMA = "marts"
+
+
+@dataclass(frozen=True)
+class CandidateModel:
+    """A model to publish: its table name, and the date key if it is date-keyed."""
+
+    name: str
+    date_column: str | None
+    date_grain: str = "day"  # day | week | month: how a business date maps to the key
+
+    def keys_for(self, business_dates: list[date]) -> list[date]:
+        """Key values of ``date_column`` that the given business dates replace."""
+        out = set()
+        for d in business_dates:
+            if self.date_grain == "week":
+                out.add(d - timedelta(days=d.weekday()))
+            elif self.date_grain == "month":
+                out.add(d.replace(day=1))
+            else:
+                out.add(d)
+        return sorted(out)
+
+
+def default_manifest_path() -> Path:
+    return settings().dbt_project_dir / "target" / "manifest.json"
+
+
+def candidate_models(manifest_path: Path | None = None) -> list[CandidateModel]:
+    """Every model node with schema ``marts_candidate``, with its ``meta.date_column``."""
+    path = manifest_path or default_manifest_path()
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    models = []
+    for node in data.get("nodes", {}).values():
+        if node.get("resource_type") != "model" or node.get("schema") != CANDIDATE_SCHEMA:
+            continue
+        meta = {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
+        column = meta.get("date_column")
+        grain = meta.get("date_grain") or ("week" if column and column.startswith("week") else "day")
+        models.append(CandidateModel(node.get("alias") or node["name"], column, grain))
+    return sorted(models, key=lambda m: m.name)
