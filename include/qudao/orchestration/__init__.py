@@ -1,0 +1,1 @@
+"""Orchestration: what the Airflow tasks call, and running the DAG from the CLI."""

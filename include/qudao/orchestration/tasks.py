@@ -1,0 +1,137 @@
+"""What each task of the nightly DAG does: one function per task.
+
+The DAG file only wires these together. Every function takes plain values (the
+business date, the landing zone, the run id), logs its step to ``ops.run_log``
+and prints progress lines for ``qudao run``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from qudao.orchestration.runner import progress
+from qudao.warehouse.connection import connect, current_url
+from qudao.warehouse.schema import ensure_schema
+
+
+class GateFailed(AirflowFailException):
+    """The night's quality gate found a blocking failure: nothing was published (no retry)."""
+
+
+def log_step(run_id: str, business_date: date, step: str, status: str, detail: dict[str, Any]) -> None:
+    """Append one row to ``ops.run_log``."""
+    with connect() as conn:
+        ensure_schema(conn)
+        conn.execute(
+            "insert into ops.run_log (run_id, business_date, step, status, detail)"
+            " values (%s, %s, %s, %s, %s)",
+            (run_id, business_date, step, status, json.dumps(detail, default=str, ensure_ascii=False)),
+        )
+
+
+def load_source(source: str, business_date: date, landing: str, run_id: str) -> dict[str, Any]:
+    """Load one source's files of the night into ``raw``."""
+    from qudao.ingest import load_date
+
+    def say(line: str) -> None:
+        progress(f"{business_date}: {line}")
+
+    report = load_date(current_url(), landing, business_date, sources=[source], progress=say)
+    summary = {
+        "files": len(report.files),
+        "rows_loaded": sum(f.rows_loaded or 0 for f in report.files),
+        "rows_rejected": sum(f.rows_rejected or 0 for f in report.files),
+        "refused": [f.path for f in report.files if f.status == "refused"],
+    }
+    say(
+        f"{source}: {summary['files']} files, {summary['rows_loaded']:,} rows loaded, "
+        f"{summary['rows_rejected']:,} rejected, {len(summary['refused'])} refused"
+    )
+    log_step(run_id, business_date, f"load_{source}", "success" if report.ok else "refused_files", summary)
+    return summary
+
+
+def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
+    """``dbt build`` of the night into the candidate schema."""
+    from qudao.transform import build
+
+    progress(f"{business_date}: dbt build (staging, dimensions, facts, marts, tests)")
+    result = build(current_url(), business_date)
+    for line in result.lines():
+        progress(f"{business_date}: {line}")
+    log_step(run_id, business_date, "build_marts", "success" if result.success else "failed", result.counts)
+    if not result.success:
+        raise RuntimeError("dbt build failed:\n" + "\n".join(result.failures))
+    return result.counts
+
+
+def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
+    """Run the quality gate; raise :class:`GateFailed` on a blocking failure."""
+    from qudao.quality.gate import run_gate
+
+    progress(f"{business_date}: quality gate")
+    result = run_gate(current_url(), business_date, run_id)
+    for line in result.lines():
+        progress(f"{business_date}: {line}")
+    summary = {
+        "passed": result.passed,
+        "failures": len(result.failures),
+        "warnings": len(result.warnings),
+        "data_docs": str(result.data_docs_path or ""),
+    }
+    log_step(run_id, business_date, "check_quality", "passed" if result.passed else "failed", summary)
+    if not result.passed:
+        raise GateFailed("\n".join(result.lines()))
+    return summary
+
+
+def publish_marts(business_date: date, run_id: str) -> dict[str, Any]:
+    """Make the night's candidate marts visible in ``marts``, all at once."""
+    from qudao.publish import publish
+    from qudao.transform import manifest_path
+
+    result = publish(current_url(), [business_date], run_id, manifest_path())
+    lines = result.lines() if hasattr(result, "lines") else [str(result)]
+    for line in lines:
+        progress(f"{business_date}: {line}")
+    log_step(run_id, business_date, "publish_marts", "success", {"lines": lines})
+    return {"lines": lines}
+
+
+def report_run(business_date: date, run_id: str) -> dict[str, Any]:
+    """Summarise the published night: rows per published table for that date."""
+    from qudao.status import published_rows
+
+    rows = published_rows(current_url(), business_date)
+    for table, n in rows.items():
+        progress(f"{business_date}: published marts.{table}: {n} rows for the night")
+    log_step(run_id, business_date, "report_run", "success", rows)
+    return rows
+
+
+def check_published_by_deadline(business_date: date, deadline: Any) -> dict[str, Any]:
+    """Alert and fail when ``business_date``'s marts were not published by ``deadline``."""
+    from qudao.alerts import QudaoAlertNotifier
+
+    with connect() as conn:
+        ensure_schema(conn)
+        (published,) = conn.execute(
+            "select exists (select 1 from ops.publish_log where business_date = %s and status = 'published')",
+            (business_date,),
+        ).fetchone()
+    if published:
+        return {"business_date": str(business_date), "published": True}
+    night = {"dag_id": "channel_nightly", "conf": {"business_date": business_date.isoformat()}}
+    QudaoAlertNotifier().notify(
+        {
+            "deadline": {"deadline_time": str(deadline)},
+            "dag": {"dag_id": "channel_nightly"},
+            "dag_run": night,
+            "run_id": f"deadline__{business_date.isoformat()}",
+        }
+    )
+    raise AirflowFailException(f"marts of business date {business_date} not published by {deadline}")
