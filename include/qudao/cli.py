@@ -186,16 +186,27 @@ def cmd_dbt_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_lint_sql(args: argparse.Namespace) -> int:
+    """sqlfluff with the dbt templater, which compiles the project against the warehouse.
+
+    sqlfluff takes the templater only from a config in the working directory, so the
+    lint runs from ``dbt_project/`` (its ``.sqlfluff`` names the dbt templater).
+    """
     from sqlfluff.cli.commands import cli as sqlfluff
 
     from qudao.transform import dbt_environment
+    from qudao.warehouse.connection import warehouse
 
-    os.environ.update(dbt_environment(None))
-    models = settings().dbt_project_dir / "models"
-    try:
-        sqlfluff.main(["lint", str(models), "--disable-progress-bar", "--nocolor"], standalone_mode=False)
-    except SystemExit as e:
-        return int(e.code or 0)
+    project = settings().dbt_project_dir
+    cwd = Path.cwd()
+    with warehouse() as url:
+        os.environ.update(dbt_environment(url))
+        os.chdir(project)
+        try:
+            sqlfluff.main(["lint", "models", "--disable-progress-bar", "--nocolor"], standalone_mode=False)
+        except SystemExit as e:
+            return int(e.code or 0)
+        finally:
+            os.chdir(cwd)
     return 0
 
 
