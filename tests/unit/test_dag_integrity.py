@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -55,8 +56,13 @@ def test_no_cycles_and_expected_shape(dagbag):
     assert order[-4:] == ["build_marts", "check_quality", "publish_marts", "report_run"]
 
 
-def test_parse_time_and_nothing_heavy_imported():
-    """Parse dags/ in a fresh interpreter (Airflow itself already imported) and time it."""
+def test_parse_time_and_nothing_heavy_imported(record_property: Callable[[str, object], None]) -> None:
+    """Parse dags/ in a fresh interpreter (Airflow itself already imported) and time it.
+
+    The time is measured and recorded (``-rP`` or the JUnit report shows it), not asserted:
+    timings belong in bench/, and what keeps parsing fast is asserted here, that DAG
+    files import nothing heavy.
+    """
     code = f"""
 import json, sys, time
 import airflow.sdk, pendulum
@@ -71,7 +77,7 @@ print(json.dumps({{"seconds": elapsed, "errors": list(bag.import_errors),
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"parsing dags/ took {result['seconds']:.3f} s")
+    record_property("dag_parse_seconds", round(result["seconds"], 3))
     assert result["errors"] == []
     heavy = [m for m in result["modules"] if m.startswith(HEAVY)]
     assert heavy == [], f"DAG parsing imported heavy modules: {heavy[:10]}"
-    assert result["seconds"] < 1.0, f"parsing dags/ took {result['seconds']:.2f} s"

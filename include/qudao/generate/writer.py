@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
 import re
@@ -144,10 +145,12 @@ def _fix_zip_times(path: Path, stamp: datetime) -> None:
 def _write_jsonl(path: Path, records: list[dict[str, object]], gz: bool) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
-    opener = gzip.open if gz else open
-    with opener(tmp, "wt", encoding="utf-8") as f:  # type: ignore[operator]
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    with open(tmp, "wb") as raw:
+        # no file name and no wall-clock time in the gzip header: a seed always gives the same bytes
+        binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if gz else raw
+        with io.TextIOWrapper(binary, encoding="utf-8", newline="") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return len(records)
 
