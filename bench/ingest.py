@@ -11,8 +11,11 @@ one run, measures
     equivalent all-typed table;
 (c) pandas ``read_csv`` + ``DataFrame.to_sql`` (on the first ``--pandas-rows``
     rows: it is slow and holds the whole frame in memory);
+(d) a bare ``COPY`` of the very text qudao sends (typed columns plus the load
+    metadata, rendered beforehand with no Python in the timed part) into a table
+    shaped like ``raw.dealer_sales__orders``: the ceiling for raw's row shape;
 
-and prints rows/s for each, the ratios a/b and a/c, and qudao's peak RSS for the
+and prints rows/s for each, the ratios a/b, a/c and a/d, and qudao's peak RSS for the
 small and the big file (it must not grow with file size). Not a test: nothing
 is asserted.
 
@@ -124,6 +127,44 @@ def _bare_copy(url: str, path: Path, encoding: str, repeat: int) -> float:
     return min(times)
 
 
+def _raw_shaped_copy(url: str, path: Path, work: Path, repeat: int) -> float:
+    """Best of ``repeat`` COPYs of qudao's own COPY text for ``path`` into a raw-shaped table.
+
+    The text is what the loader sends for a valid row: the fields tab-separated, then
+    line number, business date, source file, file sha256 and load id. It is rendered
+    to a file first, so the timed part is the server's work alone.
+    """
+    import hashlib
+
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    suffix = f"\t2026-11-02\tdealer_sales/2026-11-02/orders.csv\t{sha}\t1\n"
+    rendered = work / "orders.copy"
+    with path.open(encoding="utf-8") as src, rendered.open("w", encoding="utf-8") as dst:
+        next(src)
+        for line_number, line in enumerate(src, start=2):
+            dst.write(line.rstrip("\r\n").replace(",", "\t") + f"\t{line_number}{suffix}")
+    columns = (
+        "order_id, order_line, order_date, seller_partner_id, buyer_partner_id, sku, quantity,"
+        " unit_price, status, updated_at, _line_number, _business_date, _source_file, _file_sha256, _load_id"
+    )
+    times = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(repeat):
+            conn.execute("drop table if exists bench_raw_orders")
+            conn.execute("create table bench_raw_orders (like raw.dealer_sales__orders including all)")
+            t0 = time.perf_counter()
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("set local timezone = 'Asia/Shanghai'")
+                stmt = f"copy bench_raw_orders ({columns}) from stdin (format text, null '')"
+                with cur.copy(stmt) as copy, rendered.open("rb") as f:
+                    while block := f.read(1 << 20):
+                        copy.write(block)
+            times.append(time.perf_counter() - t0)
+            conn.execute("drop table bench_raw_orders")
+    rendered.unlink()
+    return min(times)
+
+
 def _pandas(url: str, path: Path, rows: int) -> float:
     import pandas as pd
     from sqlalchemy import create_engine
@@ -170,12 +211,18 @@ def run(url: str, work: Path, rows: int, big: int, pandas_rows: int, repeat: int
     b = _bare_copy(url, path, "UTF8", repeat)
     c = _pandas(url, path, min(pandas_rows, n))
     c_rows = min(pandas_rows, n)
-    a_rate, b_rate, c_rate = n / a["seconds"], n / b, c_rows / c
+    d = _raw_shaped_copy(url, path, work, repeat)
+    a_rate, b_rate, c_rate, d_rate = n / a["seconds"], n / b, c_rows / c, n / d
     print(f"\n{n:,}-row orders.csv, UTF-8")
     print(f"  (a) qudao load_date       {_rate(n, a['seconds'])}  peak RSS {a['peak_rss_mib']:.0f} MiB")
     print(f"  (b) bare COPY, typed      {_rate(n, b)}")
     print(f"  (c) pandas read_csv+to_sql {_rate(c_rows, c)}  (first {c_rows:,} rows)")
-    print(f"  a/b = {a_rate / b_rate:.2f}   a/c = {a_rate / c_rate:.1f}", flush=True)
+    print(f"  (d) bare COPY, raw-shaped {_rate(n, d)}  (qudao's COPY text, no Python timed)")
+    print(
+        f"  a/b = {a_rate / b_rate:.2f}   a/c = {a_rate / c_rate:.1f}   a/d = {a_rate / d_rate:.2f}"
+        f"   d/b = {d_rate / b_rate:.2f}",
+        flush=True,
+    )
 
     path, n, _ = files[D_GB]
     a_gb = _qudao(url, landing, D_GB, repeat)
