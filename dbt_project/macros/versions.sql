@@ -125,8 +125,12 @@
     deliveries, so recomputing a touched key from all of them (delete+insert on the key)
     gives the rows a full rebuild gives, while a night reads only the night's keys. A key
     none of whose deliveries is left produces no row; delete_vanished_versions (a
-    post-hook) removes its old versions. -#}
-{% macro deliveries_of_touched_keys(relation, key_columns, incremental, target) -%}
+    post-hook) removes its old versions.
+
+    The facts use the same two macros for their latest versions, with the target's
+    last_delivered_date (the business date the current version was delivered) in place
+    of known_from_date. -#}
+{% macro deliveries_of_touched_keys(relation, key_columns, incremental, target, target_date_column='known_from_date') -%}
     {%- set keys = key_columns | join(', ') -%}
     select delivered.*
     from {{ relation }} as delivered
@@ -138,17 +142,17 @@
         union
         select {{ keys }}
         from {{ target }}
-        where known_from_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+        where {{ target_date_column }} between {{ run_start_date(true) }} and {{ run_end_date() }}
     )
     {%- endif %}
 {%- endmacro %}
 
-{% macro delete_vanished_versions(relation, key_columns) -%}
+{% macro delete_vanished_versions(relation, key_columns, target_date_column='known_from_date') -%}
     {%- set keys = key_columns | join(', ') -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where
-            known_from_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+            {{ target_date_column }} between {{ run_start_date(true) }} and {{ run_end_date() }}
             and ({{ keys }}) not in (
                 select {{ keys }}
                 from {{ relation }}

@@ -256,6 +256,14 @@ def _apply(
         raise RuntimeError(f"{CANDIDATE_SCHEMA}.{table} lacks published columns {lost}: a breaking change")
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in pub_cols)
     pub, cand = _ident(PUBLISHED_SCHEMA, table), _ident(CANDIDATE_SCHEMA, table)
+    if model.changed_column and not created and model.changed_column in cand_cols:
+        filled = conn.execute(
+            sql.SQL("select not exists (select from {} where {} is null)").format(
+                pub, sql.Identifier(model.changed_column)
+            )
+        ).fetchone()[0]
+        if filled:  # else the column was just added to an older table: replace it whole once
+            return _apply_keys(conn, publish_id, model, dates, pub, cand, cols)
     keys = model.keys_for(dates) if model.date_column else []
     where = (
         sql.SQL(" where {} = any(%s)").format(sql.Identifier(model.date_column))
@@ -282,6 +290,66 @@ def _apply(
         "rows_deleted": deleted,
         "rows_inserted": inserted,
         "created": created,
+    }
+
+
+def _apply_keys(
+    conn: psycopg.Connection,
+    publish_id: int,
+    model: CandidateModel,
+    dates: list[date],
+    pub: sql.Composable,
+    cand: sql.Composable,
+    cols: sql.Composable,
+) -> dict[str, Any]:
+    """Replace the keys whose version the dates delivered (or that vanished from them).
+
+    The affected keys are those with ``changed_column`` in ``dates`` in the published
+    table or in the candidate; their published rows are saved, deleted and replaced
+    by the candidate's. The keys themselves are saved as ``<table>#written`` backup
+    rows, so :func:`rollback` knows what to delete. The cost follows the night's
+    volume, not the history's.
+    """
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in model.unique_key)
+    changed = sql.Identifier(model.changed_column or "")
+    conn.execute("drop table if exists pg_temp._qudao_affected")
+    conn.execute(
+        sql.SQL(
+            "create temp table _qudao_affected on commit drop as"
+            " select {k} from {pub} where {c} = any(%s) union select {k} from {cand} where {c} = any(%s)"
+        ).format(k=keys, pub=pub, cand=cand, c=changed),
+        (dates, dates),
+    )
+    conn.execute("analyze pg_temp._qudao_affected")
+    in_affected = sql.SQL("({}) in (select {} from pg_temp._qudao_affected)").format(keys, keys)
+    conn.execute(
+        sql.SQL(
+            "insert into ops.publish_backup (publish_id, table_name, row_data)"
+            " select %s, %s, to_jsonb(a) from pg_temp._qudao_affected a"
+        ),
+        (publish_id, f"{model.name}#written"),
+    )
+    conn.execute(
+        sql.SQL(
+            "insert into ops.publish_backup (publish_id, table_name, row_data)"
+            " select %s, %s, to_jsonb(t) from {} t where "
+        ).format(pub)
+        + in_affected,
+        (publish_id, model.name),
+    )
+    deleted = conn.execute(sql.SQL("delete from {} where ").format(pub) + in_affected).rowcount
+    inserted = conn.execute(
+        sql.SQL("insert into {} ({}) select {} from {} where ").format(pub, cols, cols, cand) + in_affected
+    ).rowcount
+    return {
+        "mode": "keys",
+        "date_column": None,
+        "unique_key": list(model.unique_key),
+        "changed_column": model.changed_column,
+        "keys": [d.isoformat() for d in dates],
+        "rows_deleted": deleted,
+        "rows_inserted": inserted,
+        "created": False,
     }
 
 
@@ -365,7 +433,23 @@ def rollback(url: str) -> RollbackResult:
             restored: dict[str, int] = {}
             for table, t in doc["tables"].items():
                 pub = _ident(PUBLISHED_SCHEMA, table)
-                if t["date_column"]:
+                if t.get("mode") == "keys":
+                    keys = sql.SQL(", ").join(sql.Identifier(k) for k in t["unique_key"])
+                    conn.execute(
+                        sql.SQL(
+                            "delete from {pub} where ({k}) in (select {r} from ops.publish_backup b,"
+                            " jsonb_populate_record(null::{pub}, b.row_data) r"
+                            " where b.publish_id = %s and b.table_name = %s)"
+                        ).format(
+                            pub=pub,
+                            k=keys,
+                            r=sql.SQL(", ").join(
+                                sql.SQL("r.{}").format(sql.Identifier(k)) for k in t["unique_key"]
+                            ),
+                        ),
+                        (publish_id, f"{table}#written"),
+                    )
+                elif t["date_column"]:
                     keys = [date.fromisoformat(k) for k in t["keys"]]
                     conn.execute(
                         sql.SQL("delete from {} where {} = any(%s)").format(

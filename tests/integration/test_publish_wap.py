@@ -326,3 +326,43 @@ def test_backups_are_kept_for_the_latest_publishes_only(db_url, conn, tmp_path, 
     assert rollback(db_url).run_id == "k1"
     with pytest.raises(RuntimeError, match="older than the 2 kept backups"):
         rollback(db_url)
+
+
+def test_facts_publish_the_keys_a_night_changed(db_url, conn, tmp_path):
+    """A latest-version fact is published by key: the night's versions replace theirs, the rest stays."""
+    manifest = tmp_path / "facts.json"
+    meta = {"unique_key": ["line_id"], "changed_column": "last_delivered_date"}
+    node = {"resource_type": "model", "name": "fct_lines", "alias": "fct_lines", "schema": "marts_candidate"}
+    manifest.write_text(json.dumps({"nodes": {"model.qudao.fct_lines": {**node, "config": {"meta": meta}}}}))
+    conn.execute(
+        "create table marts_candidate.fct_lines (line_id text, amount integer, last_delivered_date date)"
+    )
+
+    def candidate(*rows: tuple[str, int, date]) -> None:
+        conn.execute("delete from marts_candidate.fct_lines")
+        for row in rows:
+            conn.execute("insert into marts_candidate.fct_lines values (%s, %s, %s)", row)
+
+    def published() -> list[tuple]:
+        return conn.execute("select * from marts.fct_lines order by line_id").fetchall()
+
+    candidate(("L1", 10, D1), ("L2", 20, D1))
+    passing_gate(conn, "f1", D1)
+    first = publish(db_url, [D1], "f1", manifest)
+    assert first.tables["fct_lines"]["mode"] == "whole" and published() == [("L1", 10, D1), ("L2", 20, D1)]
+
+    candidate(("L1", 11, D2), ("L2", 20, D1), ("L3", 30, D2))  # L1 resent with a change, L3 new
+    passing_gate(conn, "f2", D2)
+    second = publish(db_url, [D2], "f2", manifest).tables["fct_lines"]
+    assert (second["mode"], second["rows_deleted"], second["rows_inserted"]) == ("keys", 1, 2)
+    after_2 = published()
+    assert after_2 == [("L1", 11, D2), ("L2", 20, D1), ("L3", 30, D2)]
+
+    candidate(("L1", 10, D1), ("L2", 20, D1))  # a corrected D2 file: L3 gone, L1 back to its D1 version
+    passing_gate(conn, "f3", D2)
+    third = publish(db_url, [D2], "f3", manifest).tables["fct_lines"]
+    assert (third["rows_deleted"], third["rows_inserted"]) == (2, 1)
+    assert published() == [("L1", 10, D1), ("L2", 20, D1)]
+
+    rollback(db_url)
+    assert published() == after_2

@@ -1,5 +1,29 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['call_id'],
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_versions(ref('base_call_center__calls'), ['call_id'], 'last_delivered_date') }}"
+) }}
+-- depends_on: {{ ref('int_load_calendar') }}
 -- One row per call, its latest delivery; the customer phone only as a keyed hash.
-with calls as (
+-- Incremental: a night recomputes the calls delivered in it.
+{%- set columns = [
+    'call_id', 'direction', 'call_type', 'partner_id', 'customer_phone_hash', 'agent_id', 'started_at',
+    'ended_at', 'duration_seconds', 'outcome', 'satisfaction', '_business_date'
+] %}
+
+with deliveries as (
+    {{ deliveries_of_touched_keys(
+        ref('base_call_center__calls'), ['call_id'], is_incremental(), this, 'last_delivered_date'
+    ) }}
+),
+
+latest as (
+    {{ latest_version('deliveries', ['call_id'], columns, version_order='_business_date desc') }}
+),
+
+calls as (
     select
         call_id,
         direction,
@@ -12,8 +36,9 @@ with calls as (
         ended_at,
         duration_seconds,
         outcome,
-        satisfaction
-    from {{ ref('stg_call_center__calls') }}
+        satisfaction,
+        _business_date as last_delivered_date
+    from latest
 )
 
 select
@@ -28,5 +53,6 @@ select
     ended_at,
     duration_seconds,
     outcome,
-    satisfaction
+    satisfaction,
+    last_delivered_date
 from calls

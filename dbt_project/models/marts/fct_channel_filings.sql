@@ -1,5 +1,29 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['filing_id'],
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_versions(ref('base_crm__channel_filings'), ['filing_id'], 'last_delivered_date') }}"
+) }}
+-- depends_on: {{ ref('int_load_calendar') }}
 -- One row per channel filing, its latest version.
-with filings as (
+-- Incremental: a night recomputes the filings delivered in it.
+{%- set columns = [
+    'filing_id', 'partner_id', 'filing_type', 'status', 'submitted_at', 'approved_at', 'approver_id',
+    'updated_at', '_business_date'
+] %}
+
+with deliveries as (
+    {{ deliveries_of_touched_keys(
+        ref('base_crm__channel_filings'), ['filing_id'], is_incremental(), this, 'last_delivered_date'
+    ) }}
+),
+
+latest as (
+    {{ latest_version('deliveries', ['filing_id'], columns) }}
+),
+
+filings as (
     select
         filing_id,
         partner_id,
@@ -13,8 +37,9 @@ with filings as (
             (extract(epoch from approved_at - submitted_at) / 3600.0)::numeric, 1
         )::numeric(10, 1) as hours_to_approve,
         approver_id,
-        updated_at
-    from {{ ref('stg_crm__channel_filings') }}
+        updated_at,
+        _business_date as last_delivered_date
+    from latest
 )
 
 select
@@ -28,5 +53,6 @@ select
     approved_date,
     hours_to_approve,
     approver_id,
-    updated_at
+    updated_at,
+    last_delivered_date
 from filings

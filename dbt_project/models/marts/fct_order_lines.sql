@@ -1,5 +1,33 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['order_id', 'order_line'],
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_versions(
+        ref('base_dealer_sales__orders'), ['order_id', 'order_line'], 'last_delivered_date'
+    ) }}"
+) }}
+-- depends_on: {{ ref('int_load_calendar') }}
 -- One row per order line (order_id, order_line), its latest version.
-with order_lines as (
+-- Incremental: a night recomputes the lines delivered in it (see deliveries_of_touched_keys),
+-- so its cost follows the night's volume, not the history's.
+{%- set columns = [
+    'order_id', 'order_line', 'order_date', 'seller_partner_id', 'buyer_partner_id', 'sku', 'quantity',
+    'unit_price', 'status', 'updated_at', '_business_date'
+] %}
+
+with deliveries as (
+    {{ deliveries_of_touched_keys(
+        ref('base_dealer_sales__orders'), ['order_id', 'order_line'], is_incremental(), this,
+        'last_delivered_date'
+    ) }}
+),
+
+latest as (
+    {{ latest_version('deliveries', ['order_id', 'order_line'], columns) }}
+),
+
+order_lines as (
     select
         order_id,
         order_line,
@@ -12,8 +40,9 @@ with order_lines as (
         (quantity * unit_price)::numeric(14, 2) as line_amount,
         status,
         status in ('placed', 'shipped') as is_real,
-        updated_at
-    from {{ ref('stg_dealer_sales__orders') }}
+        updated_at,
+        _business_date as last_delivered_date
+    from latest
 )
 
 select
@@ -28,5 +57,6 @@ select
     line_amount,
     status,
     is_real,
-    updated_at
+    updated_at,
+    last_delivered_date
 from order_lines

@@ -1,5 +1,29 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['visit_id'],
+    on_schema_change='fail',
+    post_hook="{{ delete_vanished_versions(ref('base_crm__visits'), ['visit_id'], 'last_delivered_date') }}"
+) }}
+-- depends_on: {{ ref('int_load_calendar') }}
 -- One row per visit, its latest version; dated in Asia/Shanghai.
-with visits as (
+-- Incremental: a night recomputes the visits delivered in it.
+{%- set columns = [
+    'visit_id', 'manager_id', 'partner_id', 'visit_type', 'visited_at', 'duration_minutes',
+    'issues_found', 'updated_at', '_business_date'
+] %}
+
+with deliveries as (
+    {{ deliveries_of_touched_keys(
+        ref('base_crm__visits'), ['visit_id'], is_incremental(), this, 'last_delivered_date'
+    ) }}
+),
+
+latest as (
+    {{ latest_version('deliveries', ['visit_id'], columns) }}
+),
+
+visits as (
     select
         visit_id,
         manager_id,
@@ -11,8 +35,9 @@ with visits as (
         {{ iso_week_start(local_date('visited_at')) }} as week_start,
         duration_minutes,
         issues_found,
-        updated_at
-    from {{ ref('stg_crm__visits') }}
+        updated_at,
+        _business_date as last_delivered_date
+    from latest
 )
 
 select
@@ -26,5 +51,6 @@ select
     week_start,
     duration_minutes,
     issues_found,
-    updated_at
+    updated_at,
+    last_delivered_date
 from visits

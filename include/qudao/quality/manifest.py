@@ -15,11 +15,18 @@ PUBLISHED_SCHEMA = "marts"
 
 @dataclass(frozen=True)
 class CandidateModel:
-    """A model to publish: its table name, and the date key if it is date-keyed."""
+    """A model to publish: its table name, and how a night's part of it is found.
+
+    Date-keyed marts name ``date_column`` (a night replaces its dates); facts that keep
+    the latest version of each key name ``unique_key`` and ``changed_column`` (a night
+    replaces the keys whose version it delivered); other models are replaced whole.
+    """
 
     name: str
     date_column: str | None
     date_grain: str = "day"  # day | week | month: how a business date maps to the key
+    unique_key: tuple[str, ...] = ()
+    changed_column: str | None = None
 
     def keys_for(self, business_dates: list[date]) -> list[date]:
         """Key values of ``date_column`` that the given business dates replace."""
@@ -49,5 +56,16 @@ def candidate_models(manifest_path: Path | None = None) -> list[CandidateModel]:
         meta = {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
         column = meta.get("date_column")
         grain = meta.get("date_grain") or ("week" if column and column.startswith("week") else "day")
-        models.append(CandidateModel(node.get("alias") or node["name"], column, grain))
+        unique_key = meta.get("unique_key") or ()
+        if isinstance(unique_key, str):
+            unique_key = [unique_key]
+        models.append(
+            CandidateModel(
+                node.get("alias") or node["name"],
+                column,
+                grain,
+                tuple(unique_key),
+                meta.get("changed_column") if unique_key else None,
+            )
+        )
     return sorted(models, key=lambda m: m.name)
