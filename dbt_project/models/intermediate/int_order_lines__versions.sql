@@ -3,6 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['order_id', 'order_line'],
     on_schema_change='fail',
+    indexes=[{'columns': ['buyer_partner_id', 'order_date']}],
     post_hook="{{ delete_vanished_versions(ref('base_dealer_sales__orders'), ['order_id', 'order_line']) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}

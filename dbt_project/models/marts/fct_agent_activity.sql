@@ -35,56 +35,58 @@ signed_agents as (
         and partners.signed_date <= run_dates.as_of_date
 ),
 
-real_buyer_lines as (
-    select
-        order_id,
-        buyer_partner_id,
-        order_date,
-        line_amount,
-        known_from_date,
-        known_to_date
-    from {{ ref('int_order_lines__versions') }}
-    where
-        is_real
-        and buyer_partner_id is not null
-        and order_date <= {{ run_end_date() }}
-        and known_from_date <= {{ run_end_date() }}
-        and known_to_date > {{ run_start_date(is_incremental()) }} - {{ shift }}
-),
-
 activity_now as (
+    -- per (day, agent) index lookups on (buyer_partner_id, order_date): the night reads the
+    -- agents' recent lines and their latest line, not every line they ever bought
     select
         agents.as_of_date,
         agents.agent_id,
-        max(order_lines.order_date) as last_order_date,
-        count(order_lines.order_id) filter (
-            where order_lines.order_date > agents.as_of_date - {{ window }}
-        ) as order_lines_30d,
-        coalesce(sum(order_lines.line_amount) filter (
-            where order_lines.order_date > agents.as_of_date - {{ window }}
-        ), 0) as revenue_30d
+        latest.last_order_date,
+        recent.order_lines_30d,
+        recent.revenue_30d
     from signed_agents as agents
-    left join real_buyer_lines as order_lines
-        on
-            agents.agent_id = order_lines.buyer_partner_id
-            and agents.as_of_date >= order_lines.known_from_date
-            and agents.as_of_date < order_lines.known_to_date
-            and agents.as_of_date >= order_lines.order_date
-    group by agents.as_of_date, agents.agent_id
+    cross join
+        lateral (
+            select max(order_lines.order_date) as last_order_date
+            from {{ ref('int_order_lines__versions') }} as order_lines
+            where
+                order_lines.buyer_partner_id = agents.agent_id
+                and order_lines.is_real
+                and order_lines.order_date <= agents.as_of_date
+                and order_lines.known_from_date <= agents.as_of_date
+                and order_lines.known_to_date > agents.as_of_date
+        ) as latest
+    cross join lateral (
+        select
+            count(order_lines.order_id) as order_lines_30d,
+            coalesce(sum(order_lines.line_amount), 0) as revenue_30d
+        from {{ ref('int_order_lines__versions') }} as order_lines
+        where
+            order_lines.buyer_partner_id = agents.agent_id
+            and order_lines.is_real
+            and order_lines.order_date > agents.as_of_date - {{ window }}
+            and order_lines.order_date <= agents.as_of_date
+            and order_lines.known_from_date <= agents.as_of_date
+            and order_lines.known_to_date > agents.as_of_date
+    ) as recent
 ),
 
 activity_before as (
-    select distinct
+    select
         agents.as_of_date,
         agents.agent_id
     from signed_agents as agents
-    inner join real_buyer_lines as order_lines
-        on
-            agents.agent_id = order_lines.buyer_partner_id
-            and order_lines.known_from_date <= agents.as_of_date - {{ shift }}
-            and agents.as_of_date - {{ shift }} < order_lines.known_to_date
-            and order_lines.order_date > agents.as_of_date - {{ shift }} - {{ window }}
-            and order_lines.order_date <= agents.as_of_date - {{ shift }}
+    where exists (
+            select 1
+            from {{ ref('int_order_lines__versions') }} as order_lines
+            where
+                order_lines.buyer_partner_id = agents.agent_id
+                and order_lines.is_real
+                and order_lines.order_date > agents.as_of_date - {{ shift }} - {{ window }}
+                and order_lines.order_date <= agents.as_of_date - {{ shift }}
+                and order_lines.known_from_date <= agents.as_of_date - {{ shift }}
+                and order_lines.known_to_date > agents.as_of_date - {{ shift }}
+        )
 ),
 
 agent_activity as (
