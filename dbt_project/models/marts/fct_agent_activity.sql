@@ -35,15 +35,30 @@ signed_agents as (
         and partners.signed_date <= run_dates.as_of_date
 ),
 
-activity_now as (
-    -- per (day, agent) index lookups on (buyer_partner_id, order_date): the night reads the
-    -- agents' recent lines and their latest line, not every line they ever bought
+agent_activity as (
+    -- one pass over the signed agents with index lookups on (buyer_partner_id, order_date):
+    -- a night reads its agents' latest and recent lines, not every line they ever bought
     select
         agents.as_of_date,
         agents.agent_id,
+        agents.dealer_id,
+        agents.region_code,
         latest.last_order_date,
-        recent.order_lines_30d,
-        recent.revenue_30d
+        recent.order_lines_30d::integer as order_lines_30d,
+        recent.revenue_30d::numeric(14, 2) as revenue_30d,
+        recent.order_lines_30d > 0 as is_active,
+        exists(
+            select 1
+            from {{ ref('int_order_lines__versions') }} as order_lines
+            where
+                order_lines.buyer_partner_id = agents.agent_id
+                and order_lines.is_real
+                and order_lines.order_date > agents.as_of_date - {{ shift }} - {{ window }}
+                and order_lines.order_date <= agents.as_of_date - {{ shift }}
+                and order_lines.known_from_date <= agents.as_of_date - {{ shift }}
+                and order_lines.known_to_date > agents.as_of_date - {{ shift }}
+        ) as was_active_30d_ago,
+        latest.last_order_date is not null as has_ever_ordered
     from signed_agents as agents
     cross join
         lateral (
@@ -69,43 +84,6 @@ activity_now as (
             and order_lines.known_from_date <= agents.as_of_date
             and order_lines.known_to_date > agents.as_of_date
     ) as recent
-),
-
-activity_before as (
-    select
-        agents.as_of_date,
-        agents.agent_id
-    from signed_agents as agents
-    where exists (
-            select 1
-            from {{ ref('int_order_lines__versions') }} as order_lines
-            where
-                order_lines.buyer_partner_id = agents.agent_id
-                and order_lines.is_real
-                and order_lines.order_date > agents.as_of_date - {{ shift }} - {{ window }}
-                and order_lines.order_date <= agents.as_of_date - {{ shift }}
-                and order_lines.known_from_date <= agents.as_of_date - {{ shift }}
-                and order_lines.known_to_date > agents.as_of_date - {{ shift }}
-        )
-),
-
-agent_activity as (
-    select
-        agents.as_of_date,
-        agents.agent_id,
-        agents.dealer_id,
-        agents.region_code,
-        now_.last_order_date,
-        now_.order_lines_30d::integer as order_lines_30d,
-        now_.revenue_30d::numeric(14, 2) as revenue_30d,
-        now_.order_lines_30d > 0 as is_active,
-        before_.agent_id is not null as was_active_30d_ago,
-        now_.last_order_date is not null as has_ever_ordered
-    from signed_agents as agents
-    inner join activity_now as now_
-        on agents.as_of_date = now_.as_of_date and agents.agent_id = now_.agent_id
-    left join activity_before as before_
-        on agents.as_of_date = before_.as_of_date and agents.agent_id = before_.agent_id
 )
 
 select
