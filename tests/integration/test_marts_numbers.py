@@ -1,32 +1,18 @@
 """The channel marts on three hand-made nights, against numbers worked out by hand.
 
-Extracts for Fri 2026-11-06, Sat 11-07 and Sun 11-08 (the end of ISO week 2026-11-02)
-are written with the ingest test helpers, loaded, and built the way nights run: the
-first night alone (a first, full build), then the next two as one incremental catch-up
-(``start_date`` = 11-07). A ``--full-refresh`` at the end must give identical marts.
-
-The cast (counties are targets of the region seed, all in Jiangsu 320000):
-
-=========  =====  ======  =======  ==========================================
-partner    tier   parent  county   story
-=========  =====  ======  =======  ==========================================
-D0001      1              320104   sells to agents; manager M001
-D0002      1              320106   retail + A0000004; manager M001
-D0003      1              110101   not a target county; manager M002
-A0000001   2      D0001   320104   buys on 11-06
-A0000002   2      D0001   320104   11-06 line resent cancelled on 11-07; an
-                                   old (10-05) line arrives late on 11-07
-A0000003   2      D0001   320111   suspended, never orders
-A0000004   2      D0002   320106   signed 11-07 (first delivered that day)
-A0000005   2      D0001   320111   buys 11-06, terminated on 11-08
-A0000006   2      D0001   320106   parent becomes D0002 on 11-08; a returned
-                                   line on 11-07, a real one on 11-08
-=========  =====  ======  =======  ==========================================
+The extracts for Fri 2026-11-06, Sat 11-07 and Sun 11-08 (the end of ISO week
+2026-11-02) are checked-in files under ``tests/fixtures/marts_numbers/``, laid out as a
+landing zone; its README has the cast of partners and their stories, which the comments
+below refer to. Each night's folders are copied into a temporary landing zone, loaded,
+and built the way nights run: the first night alone (a first, full build), then the
+next two as one incremental catch-up (``start_date`` = 11-07). A ``--full-refresh`` at
+the end must give identical marts.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -39,7 +25,6 @@ import pytest
 
 from qudao.config import settings
 from qudao.ingest.loader import load_date
-from qudao.ingest.testing import write_entity
 from qudao.transform import build
 from qudao.warehouse.connection import with_database
 from qudao.warehouse.schema import ensure_schema
@@ -60,239 +45,21 @@ MARTS = (
     "mart_channel_filing_funnel",
 )
 
-Row = dict[str, Any]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "marts_numbers"
 
 
-# ----------------------------------------------------------------------- extracts
-def _ts(d: date, hhmm: str = "09:00") -> str:
-    return f"{d.isoformat()}T{hhmm}:00+08:00"
-
-
-def _partner(pid: str, parent: str, county: str, manager: str, signed: str, d: date, **kw: str) -> Row:
-    row = {
-        "partner_id": pid,
-        "partner_name": f"测试伙伴{pid}",
-        "tier": "1" if pid.startswith("D") else "2",
-        "parent_partner_id": parent,
-        "region_code": county,
-        "industry": "建材",
-        "status": "active",
-        "signed_date": signed,
-        "terminated_date": "",
-        "channel_manager_id": manager,
-        "contact_phone": "138 0013 8000",
-        "updated_at": "2026-10-01T09:00:00+08:00",
-    }
-    return {**row, **kw}
-
-
-def _partners(d: date) -> list[Row]:
-    rows = [
-        _partner("D0001", "", "320104", "M001", "2025-01-10", d),
-        _partner("D0002", "", "320106", "M001", "2025-03-01", d),
-        _partner("D0003", "", "110101", "M002", "2025-01-01", d),
-        _partner("A0000001", "D0001", "320104", "M001", "2025-06-01", d),
-        _partner("A0000002", "D0001", "320104", "M001", "2025-06-01", d),
-        _partner("A0000003", "D0001", "320111", "M002", "2025-06-01", d, status="suspended"),
-    ]
-    if d >= D2:
-        rows.append(_partner("A0000004", "D0002", "320106", "M002", "2026-11-07", d, updated_at=_ts(D2)))
-    if d < D3:
-        rows.append(_partner("A0000005", "D0001", "320111", "M002", "2025-06-01", d))
-        rows.append(_partner("A0000006", "D0001", "320106", "M001", "2025-06-01", d))
-    else:
-        rows.append(
-            _partner(
-                "A0000005", "D0001", "320111", "M002", "2025-06-01", d,
-                status="terminated", terminated_date="2026-11-08", updated_at=_ts(D3),
-            )
-        )  # fmt: skip
-        rows.append(_partner("A0000006", "D0002", "320106", "M001", "2025-06-01", d, updated_at=_ts(D3)))
-    return rows
-
-
-def _managers() -> list[Row]:
-    return [
-        {
-            "manager_id": mid,
-            "manager_name": f"经理{mid}",
-            "region_code": "320104",
-            "hired_date": "2020-01-15",
-            "status": status,
-            "updated_at": "2026-10-01T09:00:00+08:00",
-        }
-        for mid, status in (("M001", "active"), ("M002", "active"), ("M003", "left"))
-    ]
-
-
-def _products() -> list[Row]:
-    return [
-        {
-            "sku": sku,
-            "product_name": f"瓷砖{sku}",
-            "category": "建材",
-            "unit": "箱",
-            "list_price": "10.00",
-            "updated_at": "2026-10-01T09:00:00+08:00",
-        }
-        for sku in ("SKU0001", "SKU0002")
-    ]
-
-
-def _line(oid: str, day: str, seller: str, buyer: str, sku: str, qty: int, status: str, upd: str) -> Row:
-    return {
-        "order_id": oid,
-        "order_line": "1",
-        "order_date": day,
-        "seller_partner_id": seller,
-        "buyer_partner_id": buyer,
-        "sku": sku,
-        "quantity": str(qty),
-        "unit_price": "5.00",
-        "status": status,
-        "updated_at": upd,
-    }
-
-
-ORDERS = {
-    D1: [
-        _line("O1", "2026-11-06", "D0001", "A0000001", "SKU0001", 10, "placed", _ts(D1)),
-        _line("O2", "2026-11-06", "D0001", "A0000002", "SKU0001", 4, "placed", _ts(D1)),
-        _line("O3", "2026-11-06", "D0002", "", "SKU0002", 6, "shipped", _ts(D1)),
-        _line("O4", "2026-11-06", "D0001", "A0000005", "SKU0001", 2, "placed", _ts(D1)),
-    ],
-    D2: [
-        _line("O2", "2026-11-06", "D0001", "A0000002", "SKU0001", 4, "cancelled", _ts(D2)),
-        _line("O5", "2026-11-07", "D0002", "A0000004", "SKU0002", 3, "placed", _ts(D2)),
-        _line("O6", "2026-11-07", "D0001", "A0000006", "SKU0002", 1, "returned", _ts(D2)),
-        _line("O7", "2026-10-05", "D0001", "A0000002", "SKU0001", 5, "placed", _ts(D2)),
-    ],
-    D3: [
-        _line("O8", "2026-11-08", "D0001", "A0000006", "SKU0001", 7, "placed", _ts(D3)),
-        _line("O9", "2026-11-08", "D0003", "", "SKU0001", 8, "placed", _ts(D3)),
-        _line("O10", "2026-11-08", "D0002", "", "SKU0001", 1, "placed", _ts(D3)),
-    ],
-}
-
-# on hand per (partner, sku), the same every night
-STOCK = {
-    ("D0001", "SKU0001"): 4,
-    ("D0001", "SKU0002"): 30,
-    ("D0002", "SKU0001"): 50,
-    ("D0002", "SKU0002"): 0,
-    ("D0003", "SKU0001"): 10,
-}
-
-
-def _visit(vid: str, manager: str, partner: str, kind: str, at: str) -> Row:
-    return {
-        "visit_id": vid,
-        "manager_id": manager,
-        "partner_id": partner,
-        "visit_type": kind,
-        "visited_at": at,
-        "duration_minutes": "30",
-        "issues_found": "0",
-        "notes": "巡检",
-        "updated_at": at,
-    }
-
-
-VISITS = {
-    D1: [
-        _visit("V1", "M001", "D0001", "inspection", "2026-11-06T10:00:00"),  # no offset: Asia/Shanghai
-        _visit("V2", "M001", "A0000001", "inspection", "2026-11-06T15:00:00+08:00"),
-        _visit("V3", "M001", "D0001", "inspection", "2026-11-06T17:00:00+08:00"),
-    ],
-    D2: [_visit("V4", "M001", "A0000006", "training", "2026-11-07T10:00:00+08:00")],
-    D3: [
-        _visit("V5", "M001", "D0002", "inspection", "2026-11-08T23:30:00"),  # Sunday night, Shanghai
-        _visit("V6", "M002", "A0000003", "inspection", "2026-11-08T10:00:00+08:00"),
-    ],
-}
-
-
-def _call(cid: str, kind: str, partner: str, outcome: str, at: str) -> Row:
-    return {
-        "call_id": cid,
-        "direction": "outbound",
-        "call_type": kind,
-        "partner_id": partner,
-        "customer_phone": "13900001111",
-        "agent_id": "AG01",
-        "started_at": at,
-        "ended_at": None,
-        "duration_seconds": 60,
-        "outcome": outcome,
-        "satisfaction": None,
-    }
-
-
-CALLS = {
-    D1: [
-        _call("C1", "callback", "A0000001", "connected", "2026-11-06T11:00:00+08:00"),
-        _call("C2", "callback", "D0001", "no_answer", "2026-11-06T11:30:00+08:00"),
-    ],
-    D2: [_call("C3", "callback", "D0002", "connected", "2026-11-07T23:30:00+08:00")],
-    D3: [
-        _call("C4", "callback", "A0000004", "connected", "2026-11-07T16:30:00+00:00"),  # 11-08 00:30 Shanghai
-        _call("C5", "sales", "D0003", "connected", "2026-11-08T10:00:00+08:00"),
-    ],
-}
-
-
-def _filing(fid: str, partner: str, kind: str, status: str, submitted: str, approved: str, upd: str) -> Row:
-    return {
-        "filing_id": fid,
-        "partner_id": partner,
-        "filing_type": kind,
-        "status": status,
-        "submitted_at": submitted,
-        "approved_at": approved,
-        "approver_id": "M002" if approved else "",
-        "reason": "测试",
-        "updated_at": upd,
-    }
-
-
-FILINGS = {
-    D1: [
-        _filing("F1", "A0000004", "new", "submitted", "2026-11-06 10:00:00", "", _ts(D1, "10:00")),
-        _filing("F2", "D0001", "change", "submitted", "2026-11-02 09:00:00", "", _ts(D1)),
-        _filing("F3", "A0000005", "termination", "submitted", "2026-11-05 09:00:00", "", _ts(D1)),
-    ],
-    D2: [_filing("F1", "A0000004", "new", "approved", "2026-11-06 10:00:00", "2026-11-07 14:00:00", _ts(D2))],
-    D3: [
-        # approved 80 hours after submission
-        _filing("F3", "A0000005", "termination", "approved", "2026-11-05 09:00", "2026-11-08 17:00", _ts(D3)),
-        _filing("F1", "A0000004", "new", "filed", "2026-11-06 10:00:00", "2026-11-07 14:00:00", _ts(D3)),
-        _filing("F4", "D0003", "change", "submitted", "2026-11-08 20:00:00", "", _ts(D3, "20:00")),
-    ],
-}
-
-
-def write_night(landing: Path, d: date) -> None:
-    """Write every extract of night ``d`` into ``landing``."""
-    inventory = [
-        {"snapshot_date": d, "partner_id": p, "sku": s, "on_hand_qty": str(q), "in_transit_qty": "0"}
-        for (p, s), q in STOCK.items()
-    ]
-    for qualified, rows in (
-        ("crm.channel_managers", _managers()),
-        ("crm.products", _products()),
-        ("crm.partners", _partners(d)),
-        ("crm.channel_filings", FILINGS[d]),
-        ("crm.visits", VISITS[d]),
-        ("call_center.calls", CALLS[d]),
-        ("dealer_sales.orders", ORDERS[d]),
-        ("dealer_sales.inventory", inventory),
-    ):
-        write_entity(str(landing), qualified, d, rows)
+# ------------------------------------------------------------------------ extracts
+def _deliver(landing: Path, d: date) -> None:
+    """Copy night ``d``'s folders from the fixtures into ``landing`` (loading may move files)."""
+    folders = sorted(FIXTURES.glob(f"*/{d.isoformat()}"))
+    assert len(folders) == 3, folders  # crm, call_center, dealer_sales
+    for folder in folders:
+        shutil.copytree(folder, landing / folder.parent.name / folder.name)
 
 
 # ------------------------------------------------------------------- the warehouse
 def _load(url: str, landing: Path, d: date) -> None:
-    write_night(landing, d)
+    _deliver(landing, d)
     report = load_date(url, str(landing), d)
     assert report.ok, report
 
