@@ -123,27 +123,62 @@
     version first delivered in them (a corrected file supersedes an earlier load of its
     date, so a version can disappear). A key's intervals depend only on its own
     deliveries, so recomputing a touched key from all of them (delete+insert on the key)
-    gives the rows a full rebuild gives, while a night reads only the night's keys. A key
+    gives the rows a full rebuild gives, while a night reads only the night's keys, each
+    through raw's index on the key (qudao.warehouse.schema.raw_key_expressions). A key
     none of whose deliveries is left produces no row; delete_vanished_versions (a
     post-hook) removes its old versions.
 
     The facts use the same two macros for their latest versions, with the target's
     last_delivered_date (the business date the current version was delivered) in place
-    of known_from_date. -#}
-{% macro deliveries_of_touched_keys(relation, key_columns, incremental, target, target_date_column='known_from_date') -%}
+    of known_from_date.
+
+    Daily full snapshots (partners, channel managers) deliver every key every night, so
+    for them (snapshot_columns = the version and attribute columns) a key delivered in
+    the window counts as touched only when a delivery differs from its current version:
+    re-delivering the current version changes none of the key's intervals. -#}
+{% macro deliveries_of_touched_keys(
+    relation, key_columns, incremental, target, target_date_column='known_from_date', snapshot_columns=none
+) -%}
     {%- set keys = key_columns | join(', ') -%}
-    select delivered.*
-    from {{ relation }} as delivered
     {%- if incremental %}
-    where ({{ keys }}) in (
+    select delivered.*
+    from (
         select {{ keys }}
-        from {{ relation }}
-        where _business_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+        from {{ relation }} as tonight
+        where
+            _business_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+            {%- if snapshot_columns %}
+            and not exists (
+                select 1
+                from {{ target }} as known
+                where
+                    {%- for k in key_columns %}
+                    known.{{ k }} = tonight.{{ k }}
+                    and {% endfor -%}
+                    known.known_to_date = date '9999-12-31'
+                    and md5(row({% for c in snapshot_columns %}known.{{ c }}{{ ', ' if not loop.last }}{% endfor %})::text)
+                    = md5(row({% for c in snapshot_columns %}tonight.{{ c }}{{ ', ' if not loop.last }}{% endfor %})::text)
+            )
+            {%- endif %}
         union
         select {{ keys }}
         from {{ target }}
         where {{ target_date_column }} between {{ run_start_date(true) }} and {{ run_end_date() }}
-    )
+    ) as touched
+    cross join lateral (
+        -- one lookup per touched key through raw's key index (offset 0 keeps the planner
+        -- from turning it into a join over every delivery)
+        select *
+        from {{ relation }} as candidate
+        where
+            {%- for k in key_columns %}
+            candidate.{{ k }} = touched.{{ k }}{{ ' and' if not loop.last }}
+            {%- endfor %}
+        offset 0
+    ) as delivered
+    {%- else %}
+    select *
+    from {{ relation }}
     {%- endif %}
 {%- endmacro %}
 

@@ -239,7 +239,29 @@ def _ensure_published_table(conn: psycopg.Connection, table: str) -> bool:
                     )
                 )
     _sync_comments(conn, table)
+    _sync_indexes(conn, table)
     return not exists
+
+
+def _index_shapes(conn: psycopg.Connection, schema: str, table: str) -> set[str]:
+    """The candidate's or published table's indexes as ``USING <method> (<columns>)``."""
+    rows = conn.execute(
+        "select pg_get_indexdef(i.indexrelid) from pg_index i where i.indrelid = %s::regclass",
+        (f"{schema}.{table}",),
+    ).fetchall()
+    return {d[d.index(" USING ") + 1 :] for (d,) in rows}
+
+
+def _sync_indexes(conn: psycopg.Connection, table: str) -> None:
+    """Give ``marts.<table>`` the candidate's indexes (keys, night columns).
+
+    Publishing deletes and inserts by date or by key, and the gate and analysts filter on
+    the same columns: without them every night would scan the published history.
+    Created non-unique: uniqueness is tested on the candidate before publishing.
+    """
+    have = _index_shapes(conn, PUBLISHED_SCHEMA, table)
+    for shape in sorted(_index_shapes(conn, CANDIDATE_SCHEMA, table) - have):
+        conn.execute(sql.SQL("create index on {} ").format(_ident(PUBLISHED_SCHEMA, table)) + sql.SQL(shape))
 
 
 def _apply(

@@ -12,6 +12,7 @@ the end must give identical marts.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import pytest
 
 from qudao.config import settings
 from qudao.ingest.loader import load_date
-from qudao.transform import build
+from qudao.transform import build, manifest_path
 from qudao.warehouse.connection import with_database
 from qudao.warehouse.schema import ensure_schema
 
@@ -85,18 +86,32 @@ def built(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         _load(url, landing, D1)
         first = build(url, D1)
         assert first.success, first.lines()
+        first_nodes = _run_results()
         _load(url, landing, D2)
         _load(url, landing, D3)
         nightly = build(url, D3, start_date=D2)
         assert nightly.success, nightly.lines()
+        nightly_nodes = _run_results()
         incremental = _snapshot(url)
         refresh = build(url, D3, full_refresh=True)
         assert refresh.success, refresh.lines()
-        yield {"url": url, "incremental": incremental, "full_refresh": _snapshot(url)}
+        yield {
+            "url": url,
+            "incremental": incremental,
+            "full_refresh": _snapshot(url),
+            "first_nodes": first_nodes,
+            "nightly_nodes": nightly_nodes,
+        }
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [name])
             admin.execute(f'drop database if exists "{name}"')
+
+
+def _run_results() -> dict[str, str]:
+    """unique_id -> compiled SQL of every node the last dbt invocation ran."""
+    results = json.loads((manifest_path().parent / "run_results.json").read_text())["results"]
+    return {r["unique_id"]: r.get("compiled_code") or "" for r in results}
 
 
 def rows(built: dict[str, Any], sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -108,6 +123,32 @@ def rows(built: dict[str, Any], sql: str, *params: Any) -> list[tuple[Any, ...]]
 def test_incremental_nights_equal_full_refresh(built: dict[str, Any]) -> None:
     assert built["incremental"] == built["full_refresh"]
     assert all(built["incremental"][t] for t in MARTS)
+
+
+def test_a_night_tests_only_what_it_changed(built: dict[str, Any]) -> None:
+    """The first build loads the seed and runs every test; the catch-up night 11-07..08
+    reloads no seed, runs no unit test and no full-history test, and its tests on the
+    incremental models read the rows of 11-07..08 only (macros/night_scope.sql)."""
+    first, nightly = built["first_nodes"], built["nightly_nodes"]
+    assert "seed.qudao.ref_regions" in first
+    assert any(n.startswith("unit_test.") for n in first)
+    assert any(n.startswith("test.qudao.unique_stg_crm__partners_partner_id") for n in first)
+    assert not any(n.startswith(("seed.", "unit_test.")) for n in nightly)
+    assert not any(n.startswith("test.qudao.unique_stg_") for n in nightly)
+    night = "between date '2026-11-07' and date '2026-11-08'"
+    scoped = {
+        "not_null_fct_order_lines_order_id": "last_delivered_date " + night,
+        "unique_combination_mart_channel_coverage_as_of_date__region_code": "as_of_date " + night,
+        "unique_combination_int_partners__versions_partner_id__known_from_date": "known_from_date " + night,
+    }
+    for test, condition in scoped.items():
+        (sql,) = [code for n, code in nightly.items() if n.startswith(f"test.qudao.{test}.")]
+        assert condition in sql, sql
+        (sql,) = [code for n, code in first.items() if n.startswith(f"test.qudao.{test}.")]
+        assert "between date" not in sql, sql
+    region = "test.qudao.unique_dim_region_region_code."
+    (sql,) = [code for n, code in nightly.items() if n.startswith(region)]
+    assert "between date" not in sql  # a table rebuilt whole every night is tested whole
 
 
 def test_coverage(built: dict[str, Any]) -> None:

@@ -1,41 +1,28 @@
 -- One row: the first and last business dates delivered to raw (any source).
-with delivered_dates as (
-    select
-        min(_business_date) as first_date,
-        max(_business_date) as last_date
-    from {{ source('crm', 'partners') }}
-    union all
-    select
-        min(_business_date) as first_date,
-        max(_business_date) as last_date
-    from {{ source('crm', 'channel_managers') }}
-    union all
-    select
-        min(_business_date) as first_date,
-        max(_business_date) as last_date
-    from {{ source('crm', 'visits') }}
-    union all
-    select
-        min(_business_date) as first_date,
-        max(_business_date) as last_date
-    from {{ source('call_center', 'calls') }}
-    union all
-    select
-        min(_business_date) as first_date,
-        max(_business_date) as last_date
-    from {{ source('dealer_sales', 'orders') }}
-    union all
-    select
-        min(_business_date) as first_date,
-        max(_business_date) as last_date
-    from {{ source('dealer_sales', 'inventory') }}
+-- Read from the load manifest (one row per file), not from raw (every row ever delivered):
+-- the dates of the current loads that put rows into raw are exactly raw's dates.
+with current_loads as (
+    select business_date
+    from {{ source('ops', 'load_manifest') }}
+    where
+        status = 'loaded'
+        and superseded_at is null
+        and rows_loaded > 0
+        and (source, entity) in (
+            ('crm', 'partners'),
+            ('crm', 'channel_managers'),
+            ('crm', 'visits'),
+            ('call_center', 'calls'),
+            ('dealer_sales', 'orders'),
+            ('dealer_sales', 'inventory')
+        )
 ),
 
 calendar_bounds as (
     select
-        min(first_date) as first_business_date,
-        max(last_date) as last_business_date
-    from delivered_dates
+        min(business_date) as first_business_date,
+        max(business_date) as last_business_date
+    from current_loads
 )
 
 select

@@ -3,7 +3,13 @@
     incremental_strategy='delete+insert',
     unique_key=['order_id', 'order_line'],
     on_schema_change='fail',
-    indexes=[{'columns': ['buyer_partner_id', 'order_date']}],
+    indexes=[
+        {'columns': ['order_id', 'order_line']},
+        {'columns': ['known_from_date']},
+        {'columns': ['buyer_partner_id', 'order_date']},
+        {'columns': ['seller_partner_id', 'order_date']},
+        {'columns': ['seller_partner_id', 'sku', 'order_date']}
+    ],
     post_hook="{{ delete_vanished_versions(ref('base_dealer_sales__orders'), ['order_id', 'order_line']) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}

@@ -3,6 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['visit_id'],
     on_schema_change='fail',
+    indexes=[{'columns': ['visit_id']}, {'columns': ['known_from_date']}],
     post_hook="{{ delete_vanished_versions(ref('base_crm__visits'), ['visit_id']) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}

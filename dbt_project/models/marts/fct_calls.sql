@@ -3,6 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['call_id'],
     on_schema_change='fail',
+    indexes=[{'columns': ['call_id'], 'unique': True}, {'columns': ['last_delivered_date']}],
     post_hook="{{ delete_vanished_versions(ref('base_call_center__calls'), ['call_id'], 'last_delivered_date') }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}

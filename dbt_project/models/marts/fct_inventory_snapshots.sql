@@ -3,6 +3,10 @@
     incremental_strategy='delete+insert',
     unique_key=['snapshot_date', 'partner_id', 'sku'],
     on_schema_change='fail',
+    indexes=[
+        {'columns': ['snapshot_date', 'partner_id', 'sku'], 'unique': True},
+        {'columns': ['last_delivered_date']}
+    ],
     post_hook="{{ delete_vanished_versions(
         ref('base_dealer_sales__inventory'), ['snapshot_date', 'partner_id', 'sku'], 'last_delivered_date'
     ) }}"

@@ -3,6 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['order_id', 'order_line'],
     on_schema_change='fail',
+    indexes=[{'columns': ['order_id', 'order_line'], 'unique': True}, {'columns': ['last_delivered_date']}],
     post_hook="{{ delete_vanished_versions(
         ref('base_dealer_sales__orders'), ['order_id', 'order_line'], 'last_delivered_date'
     ) }}"

@@ -3,6 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['as_of_date'],
     on_schema_change='fail',
+    indexes=[{'columns': ['as_of_date']}],
     meta={'date_column': 'as_of_date'}
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
@@ -48,47 +49,49 @@ signed_partners as (
         and partners.signed_date <= evaluation_dates.eval_date
 ),
 
-real_lines_in_window as (
+selling_flags as (
+    -- A signed partner sells when a real line it sold or bought, known on the date, falls
+    -- in the window: two index probes per partner and date (on (seller|buyer, order_date)),
+    -- so a night costs what its partners cost, not what 90 days of order lines cost.
     select
-        evaluation_dates.eval_date,
-        order_lines.seller_partner_id,
-        order_lines.buyer_partner_id
-    from evaluation_dates
-    inner join {{ ref('int_order_lines__versions') }} as order_lines
-        on
-            evaluation_dates.eval_date >= order_lines.known_from_date
-            and evaluation_dates.eval_date < order_lines.known_to_date
-            and order_lines.order_date > evaluation_dates.eval_date - {{ window }}
-            and evaluation_dates.eval_date >= order_lines.order_date
-    where
-        order_lines.is_real
-        and order_lines.order_date > {{ run_start_date(is_incremental()) }} - {{ shift }} - {{ window }}
-        and order_lines.order_date <= {{ run_end_date() }}
-),
-
-selling_partners as (
-    select
-        eval_date,
-        seller_partner_id as partner_id
-    from real_lines_in_window
-    union
-    select
-        eval_date,
-        buyer_partner_id
-    from real_lines_in_window
-    where buyer_partner_id is not null
+        signed.eval_date,
+        signed.partner_id,
+        signed.region_code,
+        (
+            exists (
+                select 1
+                from {{ ref('int_order_lines__versions') }} as sold
+                where
+                    sold.seller_partner_id = signed.partner_id
+                    and sold.order_date > signed.eval_date - {{ window }}
+                    and sold.order_date <= signed.eval_date
+                    and sold.is_real
+                    and signed.eval_date >= sold.known_from_date
+                    and signed.eval_date < sold.known_to_date
+            )
+            or exists (
+                select 1
+                from {{ ref('int_order_lines__versions') }} as bought
+                where
+                    bought.buyer_partner_id = signed.partner_id
+                    and bought.order_date > signed.eval_date - {{ window }}
+                    and bought.order_date <= signed.eval_date
+                    and bought.is_real
+                    and signed.eval_date >= bought.known_from_date
+                    and signed.eval_date < bought.known_to_date
+            )
+        ) as is_selling
+    from signed_partners as signed
 ),
 
 county_counts as (
     select
-        signed.eval_date,
-        signed.region_code,
-        count(distinct signed.partner_id) as partners_signed,
-        count(distinct selling.partner_id) as partners_selling_90d
-    from signed_partners as signed
-    left join selling_partners as selling
-        on signed.eval_date = selling.eval_date and signed.partner_id = selling.partner_id
-    group by signed.eval_date, signed.region_code
+        eval_date,
+        region_code,
+        count(distinct partner_id) as partners_signed,
+        count(distinct partner_id) filter (where is_selling) as partners_selling_90d
+    from selling_flags
+    group by eval_date, region_code
 ),
 
 county_days as (

@@ -3,6 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['snapshot_date'],
     on_schema_change='fail',
+    indexes=[{'columns': ['snapshot_date']}],
     meta={'date_column': 'snapshot_date'}
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}

@@ -741,9 +741,12 @@ def load_date(
     report = LoadReport(business_date, reject_threshold=threshold)
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
+        grown: dict[str, Entity] = {}
         for entity, path in delivered_files(landing, business_date, sources):
             res = load_file(conn, landing, entity, path, business_date, threshold)
             report.files.append(res)
+            if res.status == "loaded":
+                grown[entity.raw_table] = entity
             if progress is not None:
                 msg = f"{res.qualified} {path.name}: {res.status}"
                 if res.status == "loaded":
@@ -751,4 +754,19 @@ def load_date(
                 if res.error:
                     msg += f": {res.error}"
                 progress(msg)
+        for entity in grown.values():
+            summarize_raw(conn, entity)
     return report
+
+
+def summarize_raw(conn: psycopg.Connection, entity: Entity) -> None:
+    """Index the pages a load appended to ``raw.<entity>`` and refresh its statistics.
+
+    A BRIN index only summarises new pages when asked (or when vacuum gets to them);
+    until then every unsummarised range matches any date, and the nightly models' "rows
+    of tonight" would read the whole history. ANALYZE lets the planner know tonight's
+    date exists.
+    """
+    for index in (f"raw.{entity.raw_table}_date", f"raw.{entity.raw_table}_load"):
+        conn.execute("select brin_summarize_new_values(%s::regclass)", (index,))
+    conn.execute(sql.SQL("analyze {}").format(sql.Identifier("raw", entity.raw_table)))

@@ -104,6 +104,15 @@ create table if not exists ops.quality_results (
 );
 create index if not exists quality_results_run on ops.quality_results (run_id);
 
+-- written by qudao.transform.build after a successful dbt build: the seeds' checksum
+-- (seeds are reloaded only when their files change) and whether the models were ever
+-- built and tested in full (until then, a build tests every row, not just the night's).
+create table if not exists ops.dbt_state (
+    name           text primary key,
+    value          text not null,
+    updated_at     timestamptz not null default now()
+);
+
 create table if not exists ops.publish_log (
     publish_id     bigserial primary key,
     run_id         text not null,
@@ -145,17 +154,27 @@ def raw_table_ddl(entity: Entity) -> str:
     """``create table if not exists raw.<source>__<entity>`` from the contract.
 
     Load ids and business dates grow as files are appended, so BRIN indexes find a
-    load's or a date's rows at a fraction of a B-tree's cost during COPY.
+    load's or a date's rows at a fraction of a B-tree's cost during COPY. A B-tree on the
+    contract's key, as the staging models normalise it (text keys trimmed), lets a night
+    read every delivery of the keys it touched without scanning the history.
     """
     cols = [f"    {c.name} {PG_TYPES[c.type]}" for c in entity.columns]
     cols += [f"    {name} {ddl}" for name, ddl in RAW_METADATA_COLUMNS]
     body = ",\n".join(cols)
     table = f"raw.{entity.raw_table}"
+    key = ", ".join(raw_key_expressions(entity))
     return (
         f"create table if not exists {table} (\n{body}\n);\n"
         f"create index if not exists {entity.raw_table}_load on {table} using brin (_load_id);\n"
         f"create index if not exists {entity.raw_table}_date on {table} using brin (_business_date);\n"
+        f"create index if not exists {entity.raw_table}_key on {table} ({key});\n"
     )
+
+
+def raw_key_expressions(entity: Entity) -> list[str]:
+    """The entity's key as the staging models compute it: ``(trim(x))`` for text columns."""
+    types = {c.name: PG_TYPES[c.type] for c in entity.columns}
+    return [f"(trim({k}))" if types[k] == "text" else k for k in entity.key]
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
