@@ -106,7 +106,8 @@ def main() -> int:
             t0 = time.perf_counter()
             generate(landing, FIRST, FIRST + timedelta(days=args.long), scale=args.scale, seed=1)
             marker.touch()
-            print(f"generated {args.long + 1} {args.scale} days in {time.perf_counter() - t0:.0f} s", flush=True)
+            seconds = time.perf_counter() - t0
+            print(f"generated {args.long + 1} {args.scale} days in {seconds:.0f} s", flush=True)
         os.environ.setdefault("QUDAO_HOME", str(root / "home"))
         with warehouse() as server:
             names = [f"qudao_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
