@@ -33,6 +33,13 @@
     where version_rank = 1
 {%- endmacro %}
 
+{#- What makes two deliveries of a key the same version: their version and attribute
+    columns, as text. version_intervals groups deliveries by it, and the snapshot models'
+    touched-key test compares tonight's row with the current version by it. -#}
+{% macro version_fingerprint(columns, prefix='') -%}
+    md5(row({% for c in columns %}{{ prefix }}{{ c }}{{ ', ' if not loop.last }}{% endfor %})::text)
+{%- endmacro %}
+
 {% macro version_intervals(relation, key_columns, version_columns, attribute_columns) -%}
     {%- set keys = key_columns | join(', ') -%}
     {%- set all_columns = key_columns + version_columns + attribute_columns -%}
@@ -71,7 +78,7 @@
             from (
                 select
                     *,
-                    md5(row({{ (version_columns + attribute_columns) | join(', ') }})::text) as version_fingerprint
+                    {{ version_fingerprint(version_columns + attribute_columns) }} as version_fingerprint
                 from {{ relation }}
             ) as fingerprinted
         ) as deliveries
@@ -156,8 +163,8 @@
                     known.{{ k }} = tonight.{{ k }}
                     and {% endfor -%}
                     known.known_to_date = date '9999-12-31'
-                    and md5(row({% for c in snapshot_columns %}known.{{ c }}{{ ', ' if not loop.last }}{% endfor %})::text)
-                    = md5(row({% for c in snapshot_columns %}tonight.{{ c }}{{ ', ' if not loop.last }}{% endfor %})::text)
+                    and {{ version_fingerprint(snapshot_columns, 'known.') }}
+                    = {{ version_fingerprint(snapshot_columns, 'tonight.') }}
             )
             {%- endif %}
         union

@@ -143,15 +143,14 @@ def build(
     args = ["build", "--vars", _yaml_vars(vars_)]
     if full_refresh:
         args.append("--full-refresh")
-    exclude = []
-    if not in_full:
-        exclude.append(f"tag:{FULL_HISTORY_TAG}")
-    if not full_refresh and state.get("seeds_sha256") == seeds:
-        exclude.append("resource_type:seed")
-    if exclude:
-        args += ["--exclude", *exclude]
+    skipped_types = []
     if not in_full:  # dbt's advice: unit tests belong to development and CI, not to production nights
-        args += ["--exclude-resource-type", "unit_test"]
+        args += ["--exclude", f"tag:{FULL_HISTORY_TAG}"]
+        skipped_types.append("unit_test")
+    if not full_refresh and state.get("seeds_sha256") == seeds:
+        skipped_types.append("seed")
+    if skipped_types:
+        args += ["--exclude-resource-type", *skipped_types]
     result = run_dbt(args, url)
     if result.success:
         _save_dbt_state(url, {"seeds_sha256": seeds, "tested_in_full": "true"})
@@ -168,18 +167,15 @@ def seeds_checksum() -> str:
 
 
 def _dbt_state(url: str) -> dict[str, str]:
+    from qudao.warehouse.schema import ensure_schema
+
     with psycopg.connect(url) as conn:
-        if conn.execute("select to_regclass('ops.dbt_state')").fetchone()[0] is None:
-            return {}
+        ensure_schema(conn)  # as every entry point does; also adds ops.dbt_state to older warehouses
         return dict(conn.execute("select name, value from ops.dbt_state").fetchall())
 
 
 def _save_dbt_state(url: str, values: dict[str, str]) -> None:
-    from qudao.warehouse.schema import ensure_schema
-
     with psycopg.connect(url) as conn:
-        if conn.execute("select to_regclass('ops.dbt_state')").fetchone()[0] is None:
-            ensure_schema(conn)  # a warehouse initialised before ops.dbt_state existed
         for name, value in values.items():
             conn.execute(
                 "insert into ops.dbt_state (name, value) values (%s, %s)"

@@ -40,7 +40,7 @@ from qudao.ingest.readers import (
     xlsx_rows,
 )
 from qudao.ingest.validate import RowError, RowPlan, copy_escape, storable
-from qudao.warehouse.schema import ensure_schema
+from qudao.warehouse.schema import ensure_schema, raw_brin_indexes
 
 log = logging.getLogger("qudao.ingest")
 
@@ -767,6 +767,6 @@ def summarize_raw(conn: psycopg.Connection, entity: Entity) -> None:
     of tonight" would read the whole history. ANALYZE lets the planner know tonight's
     date exists.
     """
-    for index in (f"raw.{entity.raw_table}_date", f"raw.{entity.raw_table}_load"):
-        conn.execute("select brin_summarize_new_values(%s::regclass)", (index,))
+    for index in raw_brin_indexes(entity):
+        conn.execute("select brin_summarize_new_values(%s::regclass)", (f"raw.{index}",))
     conn.execute(sql.SQL("analyze {}").format(sql.Identifier("raw", entity.raw_table)))

@@ -165,10 +165,17 @@ def raw_table_ddl(entity: Entity) -> str:
     key = ", ".join(raw_key_expressions(entity))
     return (
         f"create table if not exists {table} (\n{body}\n);\n"
-        f"create index if not exists {entity.raw_table}_load on {table} using brin (_load_id);\n"
-        f"create index if not exists {entity.raw_table}_date on {table} using brin (_business_date);\n"
-        f"create index if not exists {entity.raw_table}_key on {table} ({key});\n"
+        + "".join(
+            f"create index if not exists {index} on {table} using brin ({column});\n"
+            for index, column in raw_brin_indexes(entity).items()
+        )
+        + f"create index if not exists {entity.raw_table}_key on {table} ({key});\n"
     )
+
+
+def raw_brin_indexes(entity: Entity) -> dict[str, str]:
+    """The BRIN indexes of ``raw.<entity>``: index name -> column."""
+    return {f"{entity.raw_table}_load": "_load_id", f"{entity.raw_table}_date": "_business_date"}
 
 
 def raw_key_expressions(entity: Entity) -> list[str]:
