@@ -34,6 +34,12 @@ def landing_path(landing: str | UPath) -> UPath:
     return landing if isinstance(landing, UPath) else UPath(landing)
 
 
+def landing_exists(landing: str | UPath) -> bool:
+    """False when a local landing zone's folder does not exist (an object store has no folders: True)."""
+    path = landing_path(landing)
+    return Path(path.path).is_dir() if path.protocol in ("", "file", "local") else True
+
+
 def date_folder(landing: str | UPath, source: str, business_date: date) -> UPath:
     return landing_path(landing) / source / business_date.isoformat()
 
