@@ -2,27 +2,63 @@
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Callable
+
 import psycopg
 
 from qudao.warehouse.schema import ensure_schema
 
+#: no status line is wider than this: long values continue on indented lines (only a single
+#: word longer than a line, e.g. a very long path, stays whole)
+WIDTH = 100
 
-def _table(rows: list[tuple], headers: tuple[str, ...]) -> list[str]:
-    cells = [tuple("" if v is None else str(v) for v in r) for r in rows]
+
+def _wrap(text: str, indent: str = "    ") -> list[str]:
+    """``text`` as lines of at most :data:`WIDTH` characters, each starting with ``indent``."""
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent.rstrip()]
+
+
+def _table(
+    rows: list[tuple], headers: tuple[str, ...], below: Callable[[tuple], list[str]] | None = None
+) -> list[str]:
+    """Aligned columns; ``below(row)`` adds indented lines under a row.
+
+    When the columns do not fit in :data:`WIDTH`, the last one goes under its row
+    (``    <header>: <value>``).
+    """
+    cells = [tuple("" if v is None else str(v) for v in r[: len(headers)]) for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return ["  " + fmt.format(*headers), *("  " + fmt.format(*r) for r in cells)]
+    last_below = len(headers) > 1 and 2 + sum(widths) + 2 * (len(widths) - 1) > WIDTH
+    shown = len(headers) - 1 if last_below else len(headers)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:shown])
+    out = ["  " + fmt.format(*headers[:shown]).rstrip()]
+    for row, cell in zip(rows, cells, strict=True):
+        out.append("  " + fmt.format(*cell[:shown]).rstrip())
+        out += _wrap(f"{headers[-1]}: {cell[-1]}") if last_below else []
+        out += below(row) if below else []
+    return out
+
+
+def _data_docs(gate_row: tuple) -> list[str]:
+    return _wrap(f"data docs: {gate_row[7]}") if gate_row[7] else []
 
 
 def status_lines(url: str, limit: int = 10) -> list[str]:
-    """Human-readable status of the platform, newest first."""
+    """Human-readable status of the platform, newest first; no line wider than :data:`WIDTH`."""
     with psycopg.connect(url) as conn:
         ensure_schema(conn)
         runs = conn.execute(
             """
-            select business_date, run_id,
-                   string_agg(step || '=' || status, ' ' order by logged_at) as steps,
-                   max(logged_at)::timestamp(0) as last_step_at
+            select business_date, max(logged_at)::timestamp(0) as last_step_at, run_id,
+                   string_agg(step || '=' || status, ' ' order by logged_at) as steps
             from ops.run_log group by business_date, run_id
             order by max(logged_at) desc limit %s
             """,
@@ -30,8 +66,8 @@ def status_lines(url: str, limit: int = 10) -> list[str]:
         ).fetchall()
         loads = conn.execute(
             """
-            select business_date, source || '.' || entity as entity, status,
-                   rows_in, rows_loaded, rows_rejected, file_name
+            select source || '.' || entity as entity, status,
+                   rows_in, rows_loaded, rows_rejected, file_name, business_date
             from ops.load_manifest
             where business_date = (select max(business_date) from ops.load_manifest)
             order by source, entity, load_id
@@ -48,22 +84,25 @@ def status_lines(url: str, limit: int = 10) -> list[str]:
             ).fetchall()
         published = conn.execute(
             """
-            select business_date, status, run_id, published_at::timestamp(0)
+            select business_date, status, published_at::timestamp(0), run_id
             from ops.publish_log order by publish_id desc limit %s
             """,
             (limit,),
         ).fetchall()
-    out = ["Recent nightly runs (ops.run_log):"]
-    out += _table(runs, ("business_date", "run_id", "steps", "last_step_at")) if runs else ["  none yet"]
-    out += ["", "Files of the latest loaded business date (ops.load_manifest):"]
-    headers = ("date", "entity", "status", "in", "loaded", "rejected", "file")
-    out += _table(loads, headers) if loads else ["  none yet"]
+    out = ["Recent nightly runs (ops.run_log), each with its steps:"]
+    headers = ("business_date", "last_step_at", "run_id")
+    out += _table(runs, headers, lambda r: _wrap(r[3])) if runs else ["  none yet"]
+    if loads:
+        out += ["", f"Files of the latest loaded business date, {loads[0][6]} (ops.load_manifest):"]
+        out += _table(loads, ("entity", "status", "in", "loaded", "rejected", "file"))
+    else:
+        out += ["", "Files of the latest loaded business date (ops.load_manifest):", "  none yet"]
     out += ["", "Quality gates (ops.gate_runs; every check in ops.quality_results):"]
-    headers = ("business_date", "stage", "outcome", "errors", "warnings", "checks", "finished", "data_docs")
-    out += _table(gate, headers) if gate else ["  none yet"]
+    headers = ("business_date", "stage", "outcome", "errors", "warnings", "checks", "finished")
+    out += _table(gate, headers, _data_docs) if gate else ["  none yet"]
     out += ["", "Publishes (ops.publish_log):"]
     out += (
-        _table(published, ("business_date", "status", "run_id", "published_at"))
+        _table(published, ("business_date", "status", "published_at", "run_id"))
         if published
         else ["  none yet"]
     )
