@@ -30,6 +30,12 @@ class Settings:
     dbt_project_dir: Path
     reject_threshold: float  # share of a file's rows; above it the gate fails
     timezone: str = "Asia/Shanghai"
+    #: follow symbolic links inside the landing zone (never out of it); off: refuse every link
+    landing_allow_symlinks: bool = False
+    #: most bytes a compressed delivery (XLSX, .gz) may expand to
+    max_expanded_bytes: int = 1 << 30
+    #: most a compressed delivery may expand relative to its size (decompression bombs)
+    max_expansion_ratio: float = 100.0
 
     @property
     def warehouse_dir(self) -> Path:
@@ -58,4 +64,11 @@ def settings() -> Settings:
         warehouse_port=int(os.environ.get("QUDAO_WAREHOUSE_PORT", "55432")),
         dbt_project_dir=_env_path("QUDAO_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"),
         reject_threshold=float(os.environ.get("QUDAO_REJECT_THRESHOLD", "0.01")),
+        landing_allow_symlinks=_env_flag("QUDAO_LANDING_ALLOW_SYMLINKS"),
+        max_expanded_bytes=int(float(os.environ.get("QUDAO_MAX_EXPANDED_MB", "1024")) * (1 << 20)),
+        max_expansion_ratio=float(os.environ.get("QUDAO_MAX_EXPANSION_RATIO", "100")),
     )
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

@@ -36,6 +36,9 @@ class Column:
     exclusive_min: bool = False  # min_value itself refused (quantity > 0)
     pattern: str | None = None  # regular expression a text value must match
     pii: bool = False
+    #: prose (names, notes, reasons): the only values that may hold a line break; in a
+    #: code, identifier or typed value a line break means a broken record (a stray quote)
+    prose: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,11 @@ PARTNERS = Entity(
     key=("partner_id",),
     columns=(
         Column("partner_id", "text", required=True, pattern=r"^[DA][0-9]+$"),
-        Column("partner_name", "text", required=True),
+        Column("partner_name", "text", required=True, prose=True),
         Column("tier", "int", required=True, enum=("1", "2")),
         Column("parent_partner_id", "text"),
         Column("region_code", "text", required=True, pattern=_REGION),
-        Column("industry", "text"),
+        Column("industry", "text", prose=True),
         Column("status", "text", required=True, enum=("active", "suspended", "terminated")),
         Column("signed_date", "date", required=True),
         Column("terminated_date", "date"),
@@ -120,7 +123,7 @@ CHANNEL_MANAGERS = Entity(
     key=("manager_id",),
     columns=(
         Column("manager_id", "text", required=True),
-        Column("manager_name", "text", required=True),
+        Column("manager_name", "text", required=True, prose=True),
         Column("region_code", "text", required=True, pattern=_REGION),
         Column("hired_date", "date"),
         Column("status", "text", required=True, enum=("active", "left")),
@@ -136,8 +139,8 @@ PRODUCTS = Entity(
     key=("sku",),
     columns=(
         Column("sku", "text", required=True),
-        Column("product_name", "text", required=True),
-        Column("category", "text"),
+        Column("product_name", "text", required=True, prose=True),
+        Column("category", "text", prose=True),
         Column("unit", "text"),
         Column("list_price", "numeric", min_value=0),
         Column("updated_at", TS, required=True),
@@ -158,7 +161,7 @@ CHANNEL_FILINGS = Entity(
         Column("submitted_at", TS, required=True),
         Column("approved_at", TS),
         Column("approver_id", "text"),
-        Column("reason", "text"),
+        Column("reason", "text", prose=True),
         Column("updated_at", TS, required=True),
     ),
 )
@@ -176,7 +179,7 @@ VISITS = Entity(
         Column("visited_at", TS, required=True),
         Column("duration_minutes", "int", min_value=0),
         Column("issues_found", "int", min_value=0),
-        Column("notes", "text"),
+        Column("notes", "text", prose=True),
         Column("updated_at", TS, required=True),
     ),
     foreign_keys=(

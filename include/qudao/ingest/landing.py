@@ -6,6 +6,7 @@ Layout: ``<landing>/<source>/<YYYY-MM-DD>/<entity>.<ext>``; refused files go to
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -14,6 +15,15 @@ from pathlib import Path
 from upath import UPath
 
 from qudao.contracts import ENTITIES, SOURCES, Entity
+from qudao.ingest.readers import FileRefused
+
+#: what stands in the manifest's entity column for a file no contract entity names
+UNEXPECTED_ENTITY = "(unexpected)"
+
+
+class OutsideLanding(FileRefused):
+    """A delivered path that is a symbolic link or leads out of the landing zone: never read, never moved."""
+
 
 #: Within a date: CRM snapshots first (the foreign keys of later files point at them).
 LOAD_ORDER: tuple[str, ...] = (
@@ -87,6 +97,59 @@ def missing_entities(landing: str, business_date: date) -> list[str]:
         for e in sorted(ENTITIES, key=lambda e: LOAD_ORDER.index(e.qualified))
         if e.required and not entity_files(landing, e, business_date)
     ]
+
+
+def _is_local(path: UPath) -> bool:
+    return path.protocol in ("", "file", "local")
+
+
+def confine(landing: str | UPath, path: UPath, allow_symlinks: bool = False) -> None:
+    """Raise :class:`OutsideLanding` unless ``path`` lies inside the landing zone, links and all.
+
+    A symbolic link anywhere below the landing root (the date folder, the source folder, the
+    file) is refused unless ``allow_symlinks``; even then its target must resolve inside the
+    root. For URLs the normalised path must stay under the root's.
+    """
+    root = landing_path(landing)
+    if not _is_local(path):
+        base = posixpath.normpath(root.path)
+        if not posixpath.normpath(path.path).startswith(base.rstrip("/") + "/"):
+            raise OutsideLanding(f"{path.name}: refused: the path leads out of the landing zone {root}")
+        return
+    top = Path(root.path)
+    here = Path(path.path)
+    try:
+        parts = here.relative_to(top).parts
+    except ValueError:
+        raise OutsideLanding(f"{path.name}: refused: not inside the landing zone {top}") from None
+    walked = top
+    for part in parts:
+        walked = walked / part
+        if walked.is_symlink() and not allow_symlinks:
+            what = "folder" if walked != here else "file"
+            raise OutsideLanding(
+                f"{path.name}: refused: {walked.relative_to(top)} is a symbolic link ({what}); links are "
+                "not followed (QUDAO_LANDING_ALLOW_SYMLINKS=true follows those inside the landing zone)"
+            )
+    if not here.resolve().is_relative_to(top.resolve()):
+        raise OutsideLanding(f"{path.name}: refused: its link leads out of the landing zone {top}")
+
+
+def unexpected_files(
+    landing: str | UPath, business_date: date, sources: Sequence[str] | None = None
+) -> list[UPath]:
+    """Entries of the date's source folders that no contract entity names (wrong case, typos …)."""
+    wanted = [s for s in SOURCES if not sources or s in sources]
+    out: list[UPath] = []
+    for source in wanted:
+        folder = date_folder(landing, source, business_date)
+        try:
+            entries = sorted(folder.iterdir(), key=lambda p: p.name)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        names = {f"{e.name}.{fmt}" for e in ENTITIES if e.source == source for fmt in e.formats}
+        out.extend(p for p in entries if p.name not in names)
+    return out
 
 
 def relative_name(landing: str | UPath, path: UPath) -> str:

@@ -10,6 +10,7 @@ file refused whole is rolled back, moved to quarantine and recorded as
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import logging
 import queue
@@ -26,12 +27,22 @@ from psycopg.copy import QueuedLibpqWriter
 from upath import UPath
 
 from qudao.config import settings
-from qudao.contracts import Entity
+from qudao.contracts import SOURCES, Entity
 from qudao.contracts import entity as entity_named
-from qudao.ingest.landing import delivered_files, quarantine, relative_name
+from qudao.ingest.landing import (
+    UNEXPECTED_ENTITY,
+    OutsideLanding,
+    confine,
+    delivered_files,
+    quarantine,
+    relative_name,
+    unexpected_files,
+)
 from qudao.ingest.readers import (
     CsvFile,
     FileRefused,
+    JsonRow,
+    Prescan,
     cell_value,
     file_format,
     json_value,
@@ -73,6 +84,11 @@ class FileResult:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    #: physical lines after the header (CSV, JSON Lines) or rows after it (XLSX): every one is a
+    #: record (loaded or rejected), blank, or a later line of a record that spans lines
+    lines_in: int = 0
+    lines_blank: int = 0
+    lines_continued: int = 0
     reject_share: float = 0.0
     error: str | None = None
     load_id: int | None = None
@@ -95,6 +111,8 @@ class LoadReport:
     business_date: date
     files: list[FileResult] = field(default_factory=list)
     reject_threshold: float = 0.01
+    #: ``<source>/<date>/<name>`` of entries no contract entity names (recorded, not loaded)
+    unexpected: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -125,6 +143,8 @@ class LoadReport:
                 out.append(f"    error: {f.error}")
         if not self.files:
             out.append("(no files delivered)")
+        for name in self.unexpected:
+            out.append(f"unexpected file {name}: no contract entity has that name; not loaded")
         return out
 
 
@@ -197,6 +217,10 @@ class _Load:
         self.rows_in = 0
         self.rows_loaded = 0
         self.rows_rejected = 0
+        #: physical lines that are no record of their own: blank ones, and the second and
+        #: later lines of records that span lines (quoted line breaks in prose)
+        self.blank_lines = 0
+        self.continued_lines = 0
         self.rejects = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed after the rejects COPY
             max_size=8 << 20, mode="w+", encoding="utf-8"
         )
@@ -322,20 +346,31 @@ def _feed_csv(sink: _Load, f: CsvFile) -> None:
                 start = prev
                 prev = reader.line_num
                 if not row:
+                    sink.blank_lines += prev - start
                     continue
+                if prev - start > 1:  # a record over several lines: real, or a quote that ran on?
+                    if _broken_record(plan, row):
+                        _reread_lines(sink, lines[start:prev], base + start)
+                        continue
+                    sink.continued_lines += prev - start - 1
                 sink.rows_in += 1
                 line = base + start
+                fields = row
                 if projected:
                     if len(row) != width:
                         raw = "".join(lines[start:prev]).rstrip("\r\n")
                         sink.reject(line, raw, f"expected {width} fields, got {len(row)}")
                         continue
-                    extra = _extra_json((name, row[i]) for i, name in extra_idx) if extra_idx else ""
                     row = [row[i] for i in index]
-                else:
-                    extra = ""
                 s = join(row)
                 if fast(s):
+                    extra = ""
+                    if extra_idx:
+                        try:
+                            extra = _extra_json((name, fields[i]) for i, name in extra_idx)
+                        except RowError as exc:
+                            sink.reject(line, "".join(lines[start:prev]).rstrip("\r\n"), str(exc))
+                            continue
                     if has_fk and fk_failure(row) is not None:
                         sink.accept(row, s, line, "".join(lines[start:prev]).rstrip("\r\n"), extra)
                         continue
@@ -343,15 +378,65 @@ def _feed_csv(sink: _Load, f: CsvFile) -> None:
                         self_known.add(row[self_key])
                     out.append(f"{s}\t{line}{extra}{suffix}")
                     continue
-                raw = "".join(lines[start:prev]).rstrip("\r\n")
-                if len(row) != width and not projected:
-                    sink.reject(line, raw, f"expected {width} fields, got {len(row)}")
-                    continue
-                sink.row(row, line, raw, extra)
+                _general_record(sink, fields, line, "".join(lines[start:prev]).rstrip("\r\n"))
         except csv.Error as exc:
             where = f"near line {base + prev}"
             raise FileRefused(f"{f.path.name}: unreadable: broken CSV {where} ({exc})") from exc
         sink.flush()
+
+
+def _general_record(sink: _Load, fields: list[str], line: int, raw: str) -> None:
+    """One counted CSV record the fast path did not take: width, drift columns, then the slow path."""
+    plan = sink.plan
+    if len(fields) != plan.width:
+        sink.reject(line, raw, f"expected {plan.width} fields, got {len(fields)}")
+        return
+    try:
+        extra = _extra_json((name, fields[i]) for i, name in plan.extra) if plan.extra else ""
+    except RowError as exc:
+        sink.reject(line, raw, str(exc))
+        return
+    row = [fields[i] for i in plan.field_index] if plan.projected else fields
+    sink.row(row, line, raw, extra)
+
+
+def _broken_record(plan: RowPlan, fields: list[str]) -> bool:
+    """Is a record that spans lines broken (a quote that never closed swallowed the lines after it)?
+
+    A real multi-line record has the header's width and its line breaks only in prose
+    columns (notes, names, reasons) or in columns the contract does not know.
+    """
+    if len(fields) != plan.width:
+        return True
+    return any(
+        not prose and ("\n" in fields[i] or "\r" in fields[i])
+        for i, prose in zip(plan.field_index, plan.prose, strict=True)
+    )
+
+
+def _reread_lines(sink: _Load, lines: list[str], first_line: int) -> None:
+    """Judge each physical line of a broken record as a record of its own.
+
+    The line where the quote opened is rejected; the lines it had swallowed load (or are
+    rejected) on their own merits, so no delivered row disappears inside another.
+    """
+    span = len(lines)
+    for k, text in enumerate(lines):
+        raw = text.rstrip("\r\n")
+        if not raw:
+            sink.blank_lines += 1
+            continue
+        sink.rows_in += 1
+        line = first_line + k
+        if raw.count('"') % 2:
+            sink.reject(
+                line,
+                raw,
+                f"a quote opens a field and never closes on this line (it ran on over {span} lines, "
+                f"{first_line}–{first_line + span - 1}; each was read again on its own)",
+            )
+            continue
+        _general_record(sink, next(csv.reader([raw]), []), line, raw)
 
 
 def _feed_plain_lines(sink: _Load, lines: list[str], base: int) -> None:
@@ -372,7 +457,8 @@ def _feed_plain_lines(sink: _Load, lines: list[str], base: int) -> None:
     for k, text in enumerate(lines):
         raw = text.rstrip("\r\n")
         if not raw:
-            continue  # a blank line is no record (csv.reader yields nothing for it)
+            sink.blank_lines += 1  # a blank line is no record (csv.reader yields nothing for it)
+            continue
         sink.rows_in += 1
         line = base + k
         s = raw.replace(",", "\t")
@@ -401,11 +487,18 @@ def _feed_jsonl(sink: _Load, entity: Entity, path: UPath, gz: bool) -> tuple[lis
     known = set(names)
     seen: set[str] = set()
     extras_seen: list[str] = []
+    objects = 0
+    first_other: JsonRow | None = None  # the first line that holds something else than an object
     for r in jsonl_rows(path, gz):
+        if r.kind == "blank":
+            sink.blank_lines += 1
+            continue
         sink.rows_in += 1
         if r.obj is None:
+            first_other = first_other or r
             sink.reject(r.line, r.raw, r.error or "not a JSON object")
             continue
+        objects += 1
         obj = {str(k).strip().lower(): v for k, v in r.obj.items()}
         extra_keys = [k for k in obj if k not in known]
         extra = "\t"  # JSON Lines always target _extra; empty means null
@@ -419,6 +512,12 @@ def _feed_jsonl(sink: _Load, entity: Entity, path: UPath, gz: bool) -> tuple[lis
         seen.update(obj)
         fields = [json_value(obj.get(n), c) for n, c in zip(names, cols, strict=True)]
         sink.row(fields, r.line, r.raw, extra)
+    if first_other is not None and not objects:
+        what = "not valid JSON" if first_other.kind == "invalid" else f"a JSON {first_other.kind}"
+        raise FileRefused(
+            f"{path.name}: unreadable: no line holds a JSON object (line {first_other.line} is {what}); "
+            "JSON Lines carry one object per line"
+        )
     never = [n for n in names if n not in seen] if sink.rows_in else []
     return extras_seen, never
 
@@ -492,6 +591,7 @@ def load_file(
     res = FileResult(entity.source, entity.name, str(path), "loading")
     size = 0
     try:
+        confine(landing, path, settings().landing_allow_symlinks)
         fmt = file_format(path)
         scan = prescan(path, text=fmt in ("csv", "jsonl"))
         size = scan.size
@@ -499,14 +599,17 @@ def load_file(
         res.encoding = {"csv": scan.encoding, "jsonl": "utf-8", "jsonl.gz": "utf-8+gzip"}.get(fmt)
         if scan.has_nul:
             raise FileRefused(f"{path.name}: unreadable: not a {fmt} text file ({scan.binary_cause()})")
-        _load_in_transaction(conn, landing, entity, path, business_date, fmt, scan.encoding, res, threshold)
+        if scan.implausible:
+            raise FileRefused(f"{path.name}: unreadable: {scan.implausible}")
+        _load_in_transaction(conn, landing, entity, path, business_date, fmt, scan, res, threshold)
     except FileRefused as exc:
         res.status = "refused"
         res.error = str(exc)
         res.rows_in = res.rows_loaded = res.rows_rejected = 0
         res.drift = []
         try:
-            res.quarantined_to = quarantine(landing, path, entity.source, business_date)
+            if not isinstance(exc, OutsideLanding):  # moving it would move what it points at
+                res.quarantined_to = quarantine(landing, path, entity.source, business_date)
         except OSError as move_exc:
             res.error += f" (could not move it to quarantine: {move_exc})"
         log.error("refused %s: %s", path, res.error)
@@ -531,7 +634,7 @@ def _load_in_transaction(
     path: UPath,
     bd: date,
     fmt: str,
-    encoding: str | None,
+    scan: Prescan,
     res: FileResult,
     threshold: float,
 ) -> None:
@@ -542,8 +645,9 @@ def _load_in_transaction(
             "select load_id, business_date from ops.load_manifest where source = %s and entity = %s"
             " and sha256 = %s and status = 'loaded' and superseded_at is null"
             " and (business_date = %s or not %s) order by load_id limit 1",
-            # a daily snapshot may repeat yesterday's bytes and still be today's snapshot
-            (entity.source, entity.name, res.sha256, bd, entity.snapshot),
+            # a daily snapshot may repeat yesterday's bytes and still be today's snapshot, and an
+            # empty delivery (a header and no row) is that date's delivery, not a resend
+            (entity.source, entity.name, res.sha256, bd, entity.snapshot or _no_rows(fmt, scan, path)),
         ).fetchone()
         if dup is not None:
             res.status = "skipped_duplicate"
@@ -605,7 +709,7 @@ def _load_in_transaction(
                 " where load_id = any(%s)",
                 (load_id, previous),
             )
-        drift, missing_optional = _copy_file(conn, entity, path, fmt, encoding, bd, rel, load_id, res)
+        drift, missing_optional = _copy_file(conn, entity, path, fmt, scan, bd, rel, load_id, res)
         for kind, names in (("extra_column", drift), ("missing_column", missing_optional)):
             for name in names:
                 conn.execute(
@@ -619,12 +723,16 @@ def _load_in_transaction(
         res.status = "loaded"
         conn.execute(
             "update ops.load_manifest set status = 'loaded', rows_in = %s, rows_loaded = %s,"
-            " rows_rejected = %s, reject_share = %s, reject_threshold = %s, over_threshold = %s,"
+            " rows_rejected = %s, lines_in = %s, lines_blank = %s, lines_continued = %s,"
+            " reject_share = %s, reject_threshold = %s, over_threshold = %s,"
             " drift_columns = %s, size_bytes = %s, finished_at = clock_timestamp() where load_id = %s",
             (
                 res.rows_in,
                 res.rows_loaded,
                 res.rows_rejected,
+                res.lines_in,
+                res.lines_blank,
+                res.lines_continued,
                 res.reject_share,
                 threshold,
                 res.over_threshold,
@@ -649,7 +757,7 @@ def _copy_file(
     entity: Entity,
     path: UPath,
     fmt: str,
-    encoding: str | None,
+    scan: Prescan,
     bd: date,
     rel: str,
     load_id: int,
@@ -659,7 +767,7 @@ def _copy_file(
     csv_file: CsvFile | None = None
     xlsx_body: Iterable[tuple[int, list[Any]]] | None = None
     if fmt == "csv":
-        csv_file = CsvFile(path, encoding or "utf-8")
+        csv_file = CsvFile(path, scan.encoding or "utf-8")
         header = csv_file.header
     elif fmt == "xlsx":
         header, xlsx_body = xlsx_rows(path)
@@ -709,6 +817,7 @@ def _copy_file(
                 copy.write(block)
         sink.rejects.close()
         res.rows_in, res.rows_loaded, res.rows_rejected = sink.rows_in, sink.rows_loaded, sink.rows_rejected
+        _account_lines(res, sink, path, csv_file, scan)
         if res.rows_in != res.rows_loaded + res.rows_rejected:
             raise AssertionError(
                 f"{path}: rows in {res.rows_in} != loaded {res.rows_loaded} + rejected {res.rows_rejected}"
@@ -719,6 +828,51 @@ def _copy_file(
             csv_file.close()
         if xlsx_body is not None and hasattr(xlsx_body, "close"):
             xlsx_body.close()  # type: ignore[union-attr]
+
+
+def _no_rows(fmt: str, scan: Prescan, path: UPath) -> bool:
+    """Is the delivery empty: a CSV of a header alone, an empty JSON Lines file?"""
+    if fmt == "csv":
+        return scan.lines <= 1
+    if fmt == "jsonl":
+        return scan.size == 0 or scan.lines == 0
+    if fmt == "jsonl.gz" and scan.size <= EMPTY_GZIP_BYTES:
+        try:
+            with path.open("rb") as f:
+                return not gzip.decompress(f.read()).strip()
+        except (OSError, EOFError):
+            return False
+    return False  # an XLSX tells only once opened: a resent one stays a duplicate
+
+
+#: a gzip file larger than this holds rows (an empty one is about 20 bytes)
+EMPTY_GZIP_BYTES = 256
+
+
+def _account_lines(
+    res: FileResult, sink: _Load, path: UPath, csv_file: CsvFile | None, scan: Prescan
+) -> None:
+    """Every physical line is a record, blank, or a continuation line; else the file is refused whole.
+
+    The CSV line count comes from the bytes (:func:`prescan`), not from the parser, so a
+    parse that swallowed lines cannot agree with itself.
+    """
+    res.lines_blank, res.lines_continued = sink.blank_lines, sink.continued_lines
+    if csv_file is not None:
+        if csv_file.lines_read != scan.lines:
+            raise FileRefused(
+                f"{path.name}: refused: records cannot be accounted for: the file has {scan.lines} lines, "
+                f"the reader saw {csv_file.lines_read}"
+            )
+        res.lines_in = scan.lines - 1
+    else:
+        res.lines_in = sink.rows_in + sink.blank_lines  # JSON Lines and XLSX: one record a line or row
+    accounted = sink.rows_in + sink.blank_lines + sink.continued_lines
+    if res.lines_in != accounted:
+        raise FileRefused(
+            f"{path.name}: refused: records cannot be accounted for: {res.lines_in} lines after the header, "
+            f"{sink.rows_in} records + {sink.blank_lines} blank + {sink.continued_lines} continuation lines"
+        )
 
 
 # ----------------------------------------------------------------------------- one date
@@ -756,7 +910,43 @@ def load_date(
                 progress(msg)
         for entity in grown.values():
             summarize_raw(conn, entity)
+        report.unexpected = _record_unexpected(conn, landing, business_date, sources)
+        for name in report.unexpected:
+            log.warning("unexpected file %s: no contract entity has that name; not loaded", name)
+            if progress is not None:
+                progress(f"unexpected file {name}: no contract entity has that name; not loaded")
     return report
+
+
+def _record_unexpected(
+    conn: psycopg.Connection, landing: str, business_date: date, sources: Sequence[str] | None
+) -> list[str]:
+    """List the date's unexpected files in the manifest (replacing an earlier listing); their names."""
+    names = []
+    with conn.transaction():
+        conn.execute(
+            "update ops.load_manifest set superseded_at = now() where business_date = %s"
+            " and status = 'unexpected' and superseded_at is null and source = any(%s)",
+            (business_date, list(sources or SOURCES)),
+        )
+        for path in unexpected_files(landing, business_date, sources):
+            source = path.parent.parent.name
+            names.append(relative_name(landing, path))
+            conn.execute(
+                "insert into ops.load_manifest (source, entity, business_date, path, file_name, sha256,"
+                " size_bytes, status, error, finished_at) values (%s, %s, %s, %s, %s, '', 0,"
+                " 'unexpected', %s, now())",
+                (
+                    source,
+                    UNEXPECTED_ENTITY,
+                    business_date,
+                    str(path),
+                    path.name,
+                    f"{path.name}: no contract entity of {source} has that name (names are exact: "
+                    "e.g. orders.csv, not Orders.csv); not loaded",
+                ),
+            )
+    return names
 
 
 def summarize_raw(conn: psycopg.Connection, entity: Entity) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,8 @@ from qudao.contracts import Column, Entity
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 INT32 = (-(2**31), 2**31 - 1)
 NUMERIC_LIMIT = Decimal(10) ** 12  # numeric(14, 2): 12 digits before the point
+#: the largest UTC offset PostgreSQL reads in a timestamptz
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 _CENT = Decimal("0.01")
 
 # --- fast-path building blocks (all ASCII; none can match a tab, backslash or line break)
@@ -162,8 +164,9 @@ def _range_check(col: Column, number: int | Decimal, shown: str) -> None:
         raise RowError(f"{col.name}: must be <= {col.max_value:g} (got {shown})")
 
 
-def _converter(col: Column, required: bool) -> Converter:
+def _converter(col: Column, required: bool, key: bool = False) -> Converter:
     name = col.name
+    free_text = col.prose and not key
     pattern = re.compile(col.pattern) if col.pattern else None
     enum = frozenset(col.enum) if col.enum else None
 
@@ -181,6 +184,8 @@ def _converter(col: Column, required: bool) -> Converter:
                 raise RowError(f"{name}: contains a NUL character")
             if _SURROGATE.search(v):
                 raise RowError(f"{name}: not valid Unicode (lone surrogate) ({_short(v)})")
+            if not free_text and ("\n" in v or "\r" in v):
+                raise RowError(f"{name}: line break in a {'key' if key else 'code'} value ({_short(v)})")
             if enum is not None and v not in enum:
                 raise RowError(f"{name}: {_short(v)} not one of {', '.join(col.enum or ())}")
             if pattern is not None and not pattern.search(v):
@@ -254,6 +259,9 @@ def _converter(col: Column, required: bool) -> Converter:
             raise RowError(f"{name}: not a valid timestamp ({_short(v)})") from exc
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=SHANGHAI)
+        offset = ts.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            raise RowError(f"{name}: UTC offset out of range, PostgreSQL accepts ±15:59 ({_short(v)})")
         return ts.isoformat()
 
     return timestamp
@@ -280,8 +288,10 @@ class RowPlan:
         keys = set(entity.key)
         required = [c.required or c.name in keys for c in self.columns]
         self.converters: list[Converter] = [
-            _converter(c, r) for c, r in zip(self.columns, required, strict=True)
+            _converter(c, r, c.name in keys) for c, r in zip(self.columns, required, strict=True)
         ]
+        #: positions (in the projected row) where a line break can be a value, not a broken record
+        self.prose = [c.prose and c.name not in keys for c in self.columns]
         regex = r"\t".join(fast_value_regex(c, r) for c, r in zip(self.columns, required, strict=True))
         self.fast: Callable[[str], re.Match[str] | None] = re.compile(regex, re.ASCII | re.DOTALL).fullmatch
         self.projected = bool(self.extra) or self.field_index != list(range(self.width))

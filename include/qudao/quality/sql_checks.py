@@ -26,7 +26,8 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
     """
     out: list[CheckResult] = []
     rows = conn.execute(
-        "select load_id, source, entity, file_name, status, rows_in, rows_loaded, rows_rejected, error"
+        "select load_id, source, entity, file_name, status, rows_in, rows_loaded, rows_rejected, error,"
+        " lines_in, coalesce(lines_blank, 0) + coalesce(lines_continued, 0)"
         " from ops.load_manifest where business_date = %s and superseded_at is null order by load_id",
         (business_date,),
     ).fetchall()
@@ -42,6 +43,18 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
             detail="refused files are moved aside and named in ops.load_manifest" if refused else None,
         )
     )
+    unexpected = [r for r in rows if r[4] == "unexpected"]
+    out.append(
+        CheckResult(
+            LOAD_SUITE,
+            "no_unexpected_files",
+            "warn",
+            not unexpected,
+            observed=f"{len(unexpected)} unexpected" + "".join(f"; {r[1]}/{r[3]}" for r in unexpected),
+            expected="0 files whose names no contract entity has",
+            detail="listed in ops.load_manifest with status 'unexpected'; not loaded" if unexpected else None,
+        )
+    )
     unfinished = [r for r in rows if r[4] == "loading"]
     out.append(
         CheckResult(
@@ -53,7 +66,7 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
             expected="0",
         )
     )
-    for load_id, source, entity, file_name, status, rows_in, loaded, rejected, _err in rows:
+    for load_id, source, entity, file_name, status, rows_in, loaded, rejected, _err, lines, no_record in rows:
         if status != "loaded":
             continue
         name = f"{source}.{entity} {file_name} (load {load_id})"
@@ -85,15 +98,19 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
         in_rejects = conn.execute(
             "select count(*) from ops.rejected_rows where load_id = %s", (load_id,)
         ).fetchone()[0]
-        ok = in_raw == loaded and rows_in == loaded + rejected and in_rejects == rejected
+        # lines is null for loads made before physical lines were counted
+        lines_ok = lines is None or lines == rows_in + no_record
+        ok = in_raw == loaded and rows_in == loaded + rejected and in_rejects == rejected and lines_ok
         out.append(
             CheckResult(
                 LOAD_SUITE,
                 f"rows_reconciled[{source}.{entity}/{file_name}]",
                 "error",
                 ok,
-                observed=f"raw {in_raw}, rejects table {in_rejects}",
-                expected=f"manifest: in {rows_in} = loaded {loaded} + rejected {rejected}",
+                observed=f"raw {in_raw}, rejects table {in_rejects}"
+                + ("" if lines is None else f", {lines} lines in the file"),
+                expected=f"manifest: in {rows_in} = loaded {loaded} + rejected {rejected}"
+                + ("" if lines is None else f"; lines = {rows_in} records + {no_record} blank/continued"),
                 detail=name,
             )
         )

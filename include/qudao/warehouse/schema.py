@@ -42,6 +42,24 @@ alter table ops.load_manifest add column if not exists drift_columns text[];
 alter table ops.load_manifest add column if not exists duplicate_of bigint;
 alter table ops.load_manifest add column if not exists superseded_by bigint;
 alter table ops.load_manifest add column if not exists superseded_at timestamptz;
+-- physical lines after the header, counted on the file's bytes: each is a record (rows_in),
+-- blank, or a later line of a record spanning lines; the loader refuses a file otherwise
+alter table ops.load_manifest add column if not exists lines_in bigint;
+alter table ops.load_manifest add column if not exists lines_blank bigint;
+alter table ops.load_manifest add column if not exists lines_continued bigint;
+-- files in a date folder whose names match no contract entity are listed as 'unexpected'
+do $ddl$ begin
+    if not exists (
+        select 1 from pg_constraint
+        where conname = 'load_manifest_status_check'
+          and pg_get_constraintdef(oid) like '%unexpected%'
+    ) then
+        alter table ops.load_manifest drop constraint if exists load_manifest_status_check;
+        alter table ops.load_manifest add constraint load_manifest_status_check check (
+            status in ('loading', 'loaded', 'skipped_duplicate', 'refused', 'unexpected')
+        );
+    end if;
+end $ddl$;
 do $ddl$ begin
     if not exists (select 1 from pg_constraint where conname = 'load_manifest_rows_reconcile') then
         alter table ops.load_manifest add constraint load_manifest_rows_reconcile check (
