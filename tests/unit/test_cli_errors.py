@@ -18,7 +18,8 @@ import pytest
 from qudao.cli import DEMO_END, DEMO_START, build_parser, main
 from qudao.config import PROJECT_ROOT
 
-UNREACHABLE = "postgresql://nobody:s3cret@127.0.0.1:1/x"
+HIDDEN = "hunter2"  # the URL's password: never printed
+UNREACHABLE = f"postgresql://nobody:{HIDDEN}@127.0.0.1:1/x"
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_an_unreachable_warehouse_is_two_lines_without_the_password(
         f"  Check QUDAO_WAREHOUSE_URL or unset it to use the embedded server. "
         f"(traceback in {log}; --debug shows it)"
     )
-    assert "s3cret" not in "\n".join(lines)
+    assert HIDDEN not in "\n".join(lines)
     logged = log.read_text(encoding="utf-8")
     assert "qudao status" in logged and "Traceback" in logged and "OperationalError" in logged
 
