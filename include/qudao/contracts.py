@@ -1,4 +1,4 @@
-"""The source extract contracts of ``shared/spec/extracts.md`` as data.
+"""The source extract contracts of ``docs/contracts/extracts.md`` as data.
 
 One :class:`Entity` per delivered file kind. The generator writes exactly these
 columns, the loader validates against them and creates the ``raw`` tables from
