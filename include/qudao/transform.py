@@ -196,12 +196,25 @@ def manifest_path() -> Path:
     return settings().dbt_project_dir / "target" / "manifest.json"
 
 
+def docs_dir() -> Path:
+    """Where ``qudao docs`` writes the site: its own folder, not the nightly build's ``target/`` files."""
+    return settings().dbt_project_dir / "target" / "docs"
+
+
 def docs(url: str) -> Path:
-    """Generate the dbt docs site; returns the ``index.html`` path."""
-    result = run_dbt(["docs", "generate"], url)
+    """Generate the dbt docs site of the published schema; returns the ``index.html`` path.
+
+    dbt builds the marts into ``marts_candidate``; the var ``published_docs`` names them
+    in ``marts`` (``macros/generate_schema_name.sql``), where analysts query them, so the
+    docs and their catalog describe those relations. The site has its own target path:
+    ``target/manifest.json`` stays the nightly build's (publishing reads it).
+    """
+    target = docs_dir()
+    args = ["docs", "generate", "--vars", "{published_docs: true}", "--target-path", str(target)]
+    result = run_dbt(args, url)
     if not result.success:
         raise RuntimeError("dbt docs generate failed:\n" + "\n".join(result.failures))
-    return settings().dbt_project_dir / "target" / "index.html"
+    return target / "index.html"
 
 
 def _yaml_vars(values: dict[str, str]) -> str:
