@@ -1,8 +1,9 @@
 """Which PostgreSQL the platform talks to, and connections to it.
 
 ``QUDAO_WAREHOUSE_URL`` names a server; without it the embedded server under
-``.qudao/`` is used, started on demand and stopped again by whoever started it
-(unless ``qudao warehouse start`` keeps it running).
+``.qudao/`` is used, started on demand and shared: each command holds a lease on
+it, and the last one to leave stops it (unless ``qudao warehouse start`` keeps it
+running).
 """
 
 from __future__ import annotations
@@ -29,23 +30,23 @@ def warehouse() -> Iterator[str]:
     if cfg.warehouse_url:
         yield cfg.warehouse_url
         return
-    already = embedded.running_state(cfg.home)
-    state = embedded.start(cfg.home, port=cfg.warehouse_port, tcp=bool(already and already.tcp))
+    state, lease = embedded.acquire(cfg.home, port=cfg.warehouse_port)
     os.environ["QUDAO_WAREHOUSE_URL"] = state.url()
     try:
         yield state.url()
     finally:
         os.environ.pop("QUDAO_WAREHOUSE_URL", None)
-        if already is None and not state.persistent:
-            embedded.stop(cfg.home)
+        embedded.release(cfg.home, lease)
 
 
 def current_url() -> str:
-    """The warehouse URL; starts the embedded server (left running) if needed."""
+    """The warehouse URL; starts the embedded server if needed, left running (persistent)."""
     cfg = settings()
     if cfg.warehouse_url:
         return cfg.warehouse_url
-    state = embedded.running_state(cfg.home) or embedded.start(cfg.home, port=cfg.warehouse_port)
+    state = embedded.running_state(cfg.home) or embedded.start(
+        cfg.home, port=cfg.warehouse_port, persistent=True
+    )
     return state.url()
 
 
