@@ -20,6 +20,7 @@ from qudao.warehouse.roles import (
     BI_READER,
     GROUP_ROLES,
     LOADER,
+    OPERATOR,
     TRANSFORMER,
     create_login,
     drop_login,
@@ -214,3 +215,55 @@ def test_only_the_transformer_may_hash_phones(conn: psycopg.Connection, login: L
         "select has_function_privilege('public', 'ops.hmac_sha256_hex(text, text)', 'execute')"
     ).fetchone()[0]
     assert public is False
+
+
+@pytest.mark.parametrize("role", [ANALYST, BI_READER, OPERATOR])
+def test_readers_create_no_temporary_tables_functions_or_large_objects(login: Login, role: str) -> None:
+    reader = login(role)
+    for statement in (
+        "create temp table scratch (k int)",
+        "create temporary view scratch as select 1 as k",
+        "create function pg_temp.f() returns int language sql as 'select 1'",
+        "select lo_create(0)",
+        "select lo_creat(-1)",
+        "select lo_from_bytea(0, 'secret'::bytea)",
+        "select lo_import('/etc/passwd')",
+    ):
+        assert _refused(reader, statement), (role, statement)
+    assert reader.execute("select count(*) from pg_largeobject_metadata").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("role", [LOADER, TRANSFORMER])
+def test_the_platforms_writers_keep_temporary_tables(login: Login, role: str) -> None:
+    writer = login(role)
+    writer.execute("create temp table scratch as select 1 as k")  # dbt's incremental models, publishing
+    assert writer.execute("select k from scratch").fetchall() == [(1,)]
+
+
+def test_a_reader_cannot_change_other_roles_or_superuser_settings(login: Login) -> None:
+    bi = login(BI_READER)
+    other = login(ANALYST).execute("select current_user").fetchone()[0]
+    for statement in (
+        f"alter role {BI_READER} set search_path = public",  # the group role every BI login is in
+        f"alter role {other} set search_path = public",
+        f"alter role {ANALYST} set work_mem = '1GB'",
+        "alter role current_user set session_preload_libraries = 'auto_explain'",
+        "alter role current_user set log_statement = 'none'",
+        "alter role current_user connection limit 1000",
+        "alter role current_user createdb",
+    ):
+        assert _refused(bi, statement), statement
+
+
+def test_a_readers_own_session_defaults_stay_its_own(db_url: str, login: Login) -> None:
+    """PostgreSQL lets every role set its own session defaults; they reach no other login."""
+    bi = login(BI_READER)
+    bi.execute("alter role current_user set search_path = marts")  # allowed: cannot be prevented
+    me = bi.execute("select current_user").fetchone()[0]
+    settings = bi.execute(
+        "select r.rolname, s.setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole"
+        " where r.rolname in (%s, %s, %s)",
+        (me, BI_READER, ANALYST),
+    ).fetchall()
+    assert settings == [(me, ["search_path=marts"])]
+    assert login(BI_READER).execute("show search_path").fetchone()[0] == '"$user", public'

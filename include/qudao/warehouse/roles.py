@@ -9,7 +9,20 @@ role (NOLOGIN)         privileges
                        publishing)
 ``analyst``            reads ``staging``, ``intermediate`` and ``marts``
 ``bi_reader``          reads ``marts`` only (dashboards)
+``qudao_operator``     reads every schema, writes nothing (what ``qudao sql``
+                       runs as unless ``--write``)
 =====================  ==========================================================
+
+Only the platform's own writers (loader, transformer, and the database owner)
+may create temporary tables and functions (``TEMPORARY`` on the database is
+revoked from ``PUBLIC``) and, where :func:`ensure_roles` runs as a superuser,
+nobody else may create large objects (``EXECUTE`` on :data:`LARGE_OBJECT_CREATORS`
+revoked from ``PUBLIC``). So a reader owns nothing in the database, not even
+for a session. ``ALTER ROLE … SET`` on oneself cannot be taken away in
+PostgreSQL (every role may set its own session defaults); it is harmless here:
+it only changes that login's own sessions, to values it could ``SET`` anyway
+(superuser-only parameters are refused), and with nothing it may create there
+is nothing for e.g. a ``search_path`` to point at.
 
 Phones are in clear text in ``raw`` only; everywhere else they are an HMAC with a
 secret key. Only the transformer may execute the hash function (see
@@ -26,6 +39,8 @@ by the right roles without re-running it.
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 from psycopg import sql
 
@@ -33,17 +48,33 @@ LOADER = "qudao_loader"
 TRANSFORMER = "qudao_transformer"
 ANALYST = "analyst"
 BI_READER = "bi_reader"
-GROUP_ROLES = (LOADER, TRANSFORMER, ANALYST, BI_READER)
+OPERATOR = "qudao_operator"
+GROUP_ROLES = (LOADER, TRANSFORMER, ANALYST, BI_READER, OPERATOR)
+#: The group roles people and BI tools get logins in (``qudao warehouse login create``).
+READER_ROLES = (ANALYST, BI_READER)
+#: Roles that may create temporary tables (dbt's incremental models, publishing).
+TEMP_ROLES = (LOADER, TRANSFORMER)
 
 #: schema -> role -> "read" | "write"
 ACCESS: dict[str, dict[str, str]] = {
-    "raw": {LOADER: "write", TRANSFORMER: "read"},
-    "ops": {LOADER: "write", TRANSFORMER: "read"},
-    "staging": {TRANSFORMER: "write", ANALYST: "read"},
-    "intermediate": {TRANSFORMER: "write", ANALYST: "read"},
-    "marts_candidate": {TRANSFORMER: "write"},
-    "marts": {TRANSFORMER: "write", ANALYST: "read", BI_READER: "read"},
+    "raw": {LOADER: "write", TRANSFORMER: "read", OPERATOR: "read"},
+    "ops": {LOADER: "write", TRANSFORMER: "read", OPERATOR: "read"},
+    "staging": {TRANSFORMER: "write", ANALYST: "read", OPERATOR: "read"},
+    "intermediate": {TRANSFORMER: "write", ANALYST: "read", OPERATOR: "read"},
+    "marts_candidate": {TRANSFORMER: "write", OPERATOR: "read"},
+    "marts": {TRANSFORMER: "write", ANALYST: "read", BI_READER: "read", OPERATOR: "read"},
 }
+
+#: Server-side functions that create large objects; PUBLIC may execute them by default.
+LARGE_OBJECT_CREATORS = (
+    "pg_catalog.lo_creat(integer)",
+    "pg_catalog.lo_create(oid)",
+    "pg_catalog.lo_from_bytea(oid, bytea)",
+    "pg_catalog.lo_import(text)",
+    "pg_catalog.lo_import(text, oid)",
+)
+
+_log = logging.getLogger(__name__)
 
 _TABLE_PRIVILEGES = {"read": "select", "write": "select, insert, update, delete, truncate, references"}
 _SEQUENCE_PRIVILEGES = {"read": "select", "write": "usage, select, update"}
@@ -113,12 +144,35 @@ def _protect_pii_functions(conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("grant execute on function {} to {}").format(fn, sql.Identifier(TRANSFORMER)))
 
 
+def _restrict_temporary(conn: psycopg.Connection) -> None:
+    db = sql.Identifier(conn.execute("select current_database()").fetchone()[0])  # type: ignore[index]
+    conn.execute(sql.SQL("revoke temporary on database {} from public").format(db))
+    roles = sql.SQL(", ").join(sql.Identifier(r) for r in TEMP_ROLES)
+    conn.execute(sql.SQL("grant temporary on database {} to {}").format(db, roles))
+
+
+def _restrict_large_objects(conn: psycopg.Connection) -> None:
+    """Only a superuser may change the grants of pg_catalog's functions: elsewhere, say so."""
+    superuser = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()[0]  # type: ignore[index]
+    if not superuser:
+        _log.warning(
+            "not a superuser: PUBLIC keeps EXECUTE on the large-object functions; ask the DBA to run "
+            "REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC",
+            ", ".join(LARGE_OBJECT_CREATORS),
+        )
+        return
+    for signature in LARGE_OBJECT_CREATORS:
+        fn = sql.SQL(signature)  # a constant of this module, never user input
+        conn.execute(sql.SQL("revoke execute on function {} from public").format(fn))
+
+
 def ensure_roles(conn: psycopg.Connection) -> None:
     """Create the group roles if missing and (re)apply every grant in this database.
 
     Schemas missing from the database are created first (empty), so grants and
     default privileges are in place before the first table appears. The PII hash
-    functions (:data:`PII_FUNCTIONS`) become executable by the transformer only.
+    functions (:data:`PII_FUNCTIONS`) become executable by the transformer only;
+    temporary objects and large objects are taken from ``PUBLIC`` (module docstring).
     """
     autocommit = conn.autocommit
     if not autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
@@ -132,6 +186,8 @@ def ensure_roles(conn: psycopg.Connection) -> None:
                 conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
                 _grant_schema(conn, schema, creators)
             _protect_pii_functions(conn)
+            _restrict_temporary(conn)
+            _restrict_large_objects(conn)
     finally:
         conn.autocommit = autocommit
 
