@@ -131,13 +131,11 @@ def _raw_shaped_copy(url: str, path: Path, work: Path, repeat: int) -> float:
     """Best of ``repeat`` COPYs of qudao's own COPY text for ``path`` into a raw-shaped table.
 
     The text is what the loader sends for a valid row: the fields tab-separated, then
-    line number, business date, source file, file sha256 and load id. It is rendered
-    to a file first, so the timed part is the server's work alone.
+    line number, business date and load id (the file's name and checksum are kept once,
+    in ops.load_manifest). It is rendered to a file first, so the timed part is the
+    server's work alone.
     """
-    import hashlib
-
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    suffix = f"\t2026-11-02\tdealer_sales/2026-11-02/orders.csv\t{sha}\t1\n"
+    suffix = "\t2026-11-02\t1\n"
     rendered = work / "orders.copy"
     with path.open(encoding="utf-8") as src, rendered.open("w", encoding="utf-8") as dst:
         next(src)
@@ -145,7 +143,7 @@ def _raw_shaped_copy(url: str, path: Path, work: Path, repeat: int) -> float:
             dst.write(line.rstrip("\r\n").replace(",", "\t") + f"\t{line_number}{suffix}")
     columns = (
         "order_id, order_line, order_date, seller_partner_id, buyer_partner_id, sku, quantity,"
-        " unit_price, status, updated_at, _line_number, _business_date, _source_file, _file_sha256, _load_id"
+        " unit_price, status, updated_at, _line_number, _business_date, _load_id"
     )
     times = []
     with psycopg.connect(url, autocommit=True) as conn:

@@ -256,16 +256,19 @@ ENTITIES: tuple[Entity, ...] = (
 
 SOURCES: tuple[str, ...] = ("crm", "call_center", "dealer_sales")
 
-#: Load metadata columns every raw table carries after the contract columns.
+#: Load metadata columns every raw table carries after the contract columns: only what
+#: differs per row or scopes a night. What is the same for every row of a file (its name,
+#: checksum, when it was loaded) is kept once, in ``ops.load_manifest`` (``ops.raw_files``
+#: by ``_load_id``): per row it cost the server more than half its COPY speed.
 RAW_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_extra", "jsonb"),  # columns the contract does not know (schema drift)
     ("_business_date", "date not null"),
-    ("_source_file", "text not null"),
     ("_line_number", "integer not null"),
-    ("_file_sha256", "text not null"),
     ("_load_id", "bigint not null"),
-    ("_loaded_at", "timestamptz not null default now()"),
 )
+
+#: per-file columns earlier releases repeated on every raw row (dropped by the migration)
+RETIRED_RAW_COLUMNS: tuple[str, ...] = ("_source_file", "_file_sha256", "_loaded_at")
 
 
 def entity(qualified: str) -> Entity:

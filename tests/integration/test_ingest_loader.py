@@ -64,8 +64,9 @@ def test_a_whole_day_loads_every_entity_with_typed_values(db_url, conn, tmp_path
 
     # typed values; a timestamp without offset is Asia/Shanghai
     row = conn.execute(
-        "select order_line, order_date, quantity, unit_price, updated_at, _business_date, _source_file,"
-        " _line_number, _file_sha256, _extra from raw.dealer_sales__orders where order_id = 'O00000003'"
+        "select order_line, order_date, quantity, unit_price, updated_at, _business_date, f.source_file,"
+        " _line_number, f.file_sha256, _extra from raw.dealer_sales__orders"
+        " join ops.raw_files f on f.load_id = _load_id where order_id = 'O00000003'"
     ).fetchone()
     assert row[:8] == (
         2,
@@ -108,8 +109,8 @@ def test_bom_and_gb18030_csv_load_the_same_rows_as_utf8(db_url, conn, tmp_path, 
         assert [(f.status, f.rows_loaded) for f in report.files] == [("loaded", 10)]
         got.append(
             conn.execute(
-                f"select {cols} from raw.crm__partners where _source_file like %s"
-                " and _load_id = %s order by partner_id",
+                f"select {cols} from raw.crm__partners join ops.raw_files f on f.load_id = _load_id"
+                " where f.source_file like %s and _load_id = %s order by partner_id",
                 ("crm/%", report.files[0].load_id),
             ).fetchall()
         )
@@ -270,7 +271,9 @@ def test_fsspec_memory_landing_zone(db_url, conn):
         report = load_date(db_url, "memory:///qudao-test-landing", D1)
         assert report.ok
         assert [f.rows_loaded for f in report.files] == [3, 3, 6, 3, 3, 3, 3, 3]
-        src = conn.execute("select distinct _source_file from raw.crm__visits").fetchall()
+        src = conn.execute(
+            "select distinct f.source_file from raw.crm__visits join ops.raw_files f on f.load_id = _load_id"
+        ).fetchall()
         assert src == [("crm/2026-11-02/visits.csv",)]
         # a refused file moves to the quarantine of the same file system
         write_bytes(file_path(landing, entity("dealer_sales.orders"), D2, "xlsx"), b"PK\x03\x04 broken")

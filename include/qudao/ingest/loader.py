@@ -638,7 +638,6 @@ def _load_in_transaction(
     res: FileResult,
     threshold: float,
 ) -> None:
-    rel = relative_name(landing, path)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"qudao.ingest:{entity.qualified}",))
         dup = conn.execute(
@@ -709,7 +708,7 @@ def _load_in_transaction(
                 " where load_id = any(%s)",
                 (load_id, previous),
             )
-        drift, missing_optional = _copy_file(conn, entity, path, fmt, scan, bd, rel, load_id, res)
+        drift, missing_optional = _copy_file(conn, entity, path, fmt, scan, bd, load_id, res)
         for kind, names in (("extra_column", drift), ("missing_column", missing_optional)):
             for name in names:
                 conn.execute(
@@ -759,7 +758,6 @@ def _copy_file(
     fmt: str,
     scan: Prescan,
     bd: date,
-    rel: str,
     load_id: int,
     res: FileResult,
 ) -> tuple[list[str], list[str]]:
@@ -781,8 +779,8 @@ def _copy_file(
         targets = [*plan.column_names, "_line_number"]
         if extra_cols or fmt.startswith("jsonl"):
             targets.append("_extra")
-        targets += ["_business_date", "_source_file", "_file_sha256", "_load_id"]
-        suffix = f"\t{bd.isoformat()}\t{copy_escape(rel)}\t{res.sha256}\t{load_id}"
+        targets += ["_business_date", "_load_id"]  # the file's name and checksum: ops.raw_files
+        suffix = f"\t{bd.isoformat()}\t{load_id}"
         reject_prefix = "\t".join(
             [str(load_id), entity.source, entity.name, bd.isoformat(), copy_escape(path.name)]
         )

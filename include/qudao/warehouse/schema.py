@@ -6,9 +6,13 @@ dbt owns ``staging``, ``intermediate``, ``marts_candidate``; publishing owns ``m
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 
-from qudao.contracts import ENTITIES, PG_TYPES, RAW_METADATA_COLUMNS, Entity
+from qudao.contracts import ENTITIES, PG_TYPES, RAW_METADATA_COLUMNS, RETIRED_RAW_COLUMNS, Entity
+
+log = logging.getLogger("qudao.warehouse")
 
 SCHEMAS = ("raw", "ops", "staging", "intermediate", "marts_candidate", "marts")
 
@@ -72,6 +76,23 @@ create index if not exists load_manifest_date on ops.load_manifest (business_dat
 create index if not exists load_manifest_sha on ops.load_manifest (sha256);
 create or replace view ops.load_manifest_current as
     select * from ops.load_manifest where superseded_at is null;
+-- what every raw row's file is: join raw.<table>._load_id = ops.raw_files.load_id
+create or replace view ops.raw_files as
+    select
+        load_id,
+        source,
+        entity,
+        business_date,
+        source || '/' || business_date::text || '/' || file_name as source_file,
+        sha256 as file_sha256,
+        coalesce(finished_at, started_at) as loaded_at,
+        path,
+        size_bytes,
+        encoding
+    from ops.load_manifest
+    where status = 'loaded';
+comment on view ops.raw_files is
+    'One row per loaded file: join raw tables on _load_id = load_id for a row''s file and checksum.';
 
 create table if not exists ops.rejected_rows (
     load_id        bigint not null,
@@ -212,3 +233,72 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         conn.execute(HMAC_DDL)
         for e in ENTITIES:
             conn.execute(raw_table_ddl(e))
+            _retire_per_file_columns(conn, e)
+
+
+def _retire_per_file_columns(conn: psycopg.Connection, entity: Entity) -> None:
+    """Migrate a raw table of an earlier release: drop the per-file columns it repeated per row.
+
+    Nothing is lost: every row's file name, checksum and load time are its load's, in
+    ``ops.load_manifest`` (``ops.raw_files``); rows whose load is not there keep them.
+    """
+    present = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw'"
+            " and table_name = %s and column_name = any(%s)",
+            (entity.raw_table, list(RETIRED_RAW_COLUMNS)),
+        )
+    }
+    if not present:
+        return
+    table = f"raw.{entity.raw_table}"
+    orphans = conn.execute(
+        f"select count(*) from {table} r where not exists"
+        " (select 1 from ops.load_manifest m where m.load_id = r._load_id and m.status = 'loaded')"
+    ).fetchone()[0]
+    views = _views_reading(conn, table, sorted(present))
+    foreign = sorted(name for name, schema in views if schema not in DBT_VIEW_SCHEMAS)
+    if orphans or foreign:  # keep what only these rows know; new loads leave the columns null
+        log.warning(
+            "%s: columns %s kept (nullable): %s",
+            table,
+            ", ".join(sorted(present)),
+            f"{orphans} rows belong to no loaded file of ops.load_manifest"
+            if orphans
+            else f"views outside dbt's schemas read them: {', '.join(foreign)}",
+        )
+        relax = (f"alter column {c} drop not null, alter column {c} drop default" for c in sorted(present))
+        conn.execute(f"alter table {table} " + ", ".join(relax))
+        return
+    if views:  # dbt's staging views expanded `select *` over the old columns; the next build recreates them
+        conn.execute("drop view if exists " + ", ".join(name for name, _ in views) + " cascade")
+    conn.execute(f"alter table {table} " + ", ".join(f"drop column {c}" for c in sorted(present)))
+
+
+#: schemas whose views dbt recreates on every build (a migration may drop them)
+DBT_VIEW_SCHEMAS = ("staging", "intermediate")
+
+
+def _views_reading(conn: psycopg.Connection, table: str, columns: list[str]) -> list[tuple[str, str]]:
+    """Every view that reads ``columns`` of ``table``, and every view built on those: (name, schema)."""
+    return conn.execute(
+        """
+        with recursive readers(oid) as (
+            select r.ev_class
+            from pg_depend d
+            join pg_rewrite r on r.oid = d.objid
+            join pg_attribute a on a.attrelid = d.refobjid and a.attnum = d.refobjsubid
+            where d.refobjid = %s::regclass and a.attname = any(%s) and r.ev_class <> d.refobjid
+            union
+            select r.ev_class
+            from readers
+            join pg_depend d on d.refobjid = readers.oid
+            join pg_rewrite r on r.oid = d.objid
+            where r.ev_class <> readers.oid
+        )
+        select distinct c.oid::regclass::text, n.nspname
+        from readers join pg_class c on c.oid = readers.oid join pg_namespace n on n.oid = c.relnamespace
+        """,
+        (table, columns),
+    ).fetchall()
