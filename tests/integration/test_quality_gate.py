@@ -108,7 +108,7 @@ STATE: dict[str, dict[str, str]] = {}
 def test_good_nights_pass_and_publish(night: Night) -> None:
     gate = run_gate(night.url, D1, "n1", manifest_path=night.manifest)
     assert gate.passed, gate.lines()
-    assert gate.data_docs_path == night.home / "data_docs" / "index.html"
+    assert gate.data_docs_path == night.home / "data_docs" / "nights" / D1.isoformat() / "index.html"
     assert gate.data_docs_path.exists()
     suites = {r.suite for r in gate.results}
     assert {"raw.crm__partners", "marts.mart_channel_coverage", "load.manifest"} <= suites

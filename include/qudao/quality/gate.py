@@ -139,7 +139,11 @@ def run_gate(
             gate.results += r
         try:
             gx_results, docs = run_batches(
-                sqlalchemy_url(url), batches, docs_dir or cfg.home / "data_docs", run_name=f"{run_id}-{stage}"
+                sqlalchemy_url(url),
+                batches,
+                docs_dir or cfg.home / "data_docs",
+                run_name=f"{run_id}-{stage}",
+                night=business_date,
             )
             gate.results += gx_results
             gate.data_docs_path = docs

@@ -2,8 +2,9 @@
 
 An ephemeral GX context (nothing written into the repo) with one SQL data source;
 each suite validates a query asset selecting the night's rows. Data Docs are built
-as static HTML under ``<QUDAO_HOME>/data_docs/``. ``great_expectations`` is
-imported here, lazily: it takes ~10 s cold.
+as static HTML under ``<QUDAO_HOME>/data_docs/``, made to work offline, with one page
+per night (:mod:`qudao.quality.data_docs`). ``great_expectations`` is imported here,
+lazily: it takes ~10 s cold.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
+from qudao.quality import data_docs
 from qudao.quality.results import CheckResult
 from qudao.quality.suites import Suite
 
@@ -62,9 +66,13 @@ def describe_observed(result: dict[str, Any]) -> str:
 
 
 def run_batches(
-    sqlalchemy_url: str, batches: list[Batch], docs_dir: Path, run_name: str
+    sqlalchemy_url: str, batches: list[Batch], docs_dir: Path, run_name: str, *, night: date
 ) -> tuple[list[CheckResult], Path | None]:
-    """Validate every batch with GX; returns results and the Data Docs index page."""
+    """Validate every batch with GX; returns results and the night's Data Docs page.
+
+    That page, ``<docs_dir>/nights/<YYYY-MM-DD>/index.html``, lists every gate run of
+    the night; the validation pages of earlier nights stay.
+    """
     if not batches:
         return [], None
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -79,7 +87,10 @@ def run_batches(
     site = {
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "site_index_builder": {
+            "class_name": "KeepEveryPageIndexBuilder",  # keeps earlier nights' pages; see data_docs
+            "module_name": "qudao.quality.gx_index",
+        },
     }
     context.add_data_docs_site(site_name="qudao", site_config=site)
     # "a more specific PostgresDatasource may be more appropriate": add_sql is deliberate
@@ -124,8 +135,10 @@ def run_batches(
         )
     )
     run = checkpoint.run(run_id=gx.RunIdentifier(run_name=run_name))
-    for vr in run.run_results.values():
+    suite_runs: list[data_docs.SuiteRun] = []
+    for key, vr in run.run_results.items():
         suite_name = vr.suite_name
+        first = len(results)
         for r in vr.results:
             cfg = r.expectation_config
             exp = {"type": cfg.type, "kwargs": dict(cfg.kwargs), "meta": dict(cfg.meta or {})}
@@ -142,5 +155,28 @@ def run_batches(
                     detail=(str(exc.get("exception_message"))[:500] if raised else "via Great Expectations"),
                 )
             )
-    index = docs_dir / "index.html"
-    return results, index if index.exists() else None
+        mine = results[first:]
+        failed = [
+            f"[{c.severity}] {c.check_name}: observed {c.observed}, expected {c.expected}"
+            for c in mine
+            if not c.passed
+        ]
+        page = _page(context.get_docs_sites_urls(resource_identifier=key, site_names=["qudao"]), docs_dir)
+        errors = sum(not c.passed and c.severity == "error" for c in mine)
+        warnings_ = sum(not c.passed and c.severity != "error" for c in mine)
+        suite_runs.append(
+            data_docs.SuiteRun(run_name, suite_name, len(mine), errors, warnings_, failed, page)
+        )
+    data_docs.make_offline(docs_dir)
+    return results, data_docs.add_night_runs(docs_dir, night, suite_runs)
+
+
+def _page(urls: list[dict[str, Any]], site: Path) -> str | None:
+    """The GX page's path relative to the site, from ``get_docs_sites_urls``."""
+    for u in urls:
+        url = u.get("site_url") or ""
+        if url.startswith("file://"):
+            path = Path(unquote(urlparse(url).path)).resolve()
+            if path.is_relative_to(site.resolve()):
+                return path.relative_to(site.resolve()).as_posix()
+    return None
