@@ -47,7 +47,8 @@ lock:
 	$(BIN)/uv pip compile --python-version 3.11 pyproject.toml --extra dev -o requirements.lock --no-header
 	sed -i '1i # Exact versions every install uses. Regenerate: make lock (uv pip compile pyproject.toml --extra dev)' requirements.lock
 
-## ui: the Airflow UI on http://127.0.0.1:8080 with the same metadata the CLI uses
+## ui: the Airflow UI on http://127.0.0.1:8080 (loopback only) with the same metadata the CLI uses;
+## user admin, password in .qudao/airflow/simple_auth_manager_passwords.json.generated; Ctrl-C stops it all
 ui: install
 	$(BIN)/qudao airflow standalone
 
