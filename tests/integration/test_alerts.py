@@ -337,7 +337,7 @@ def test_no_channel_configured_writes_the_local_file_and_total_failure_raises(
         "QUDAO_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{_free_port()}/hook",
         "QUDAO_ALERT_LOG_FILE": str(tmp_path / "fallback.log"),
     }
-    ctx = _context("publish_marts", "manual__2026-11-06", date(2026, 11, 6), RuntimeError("lock timeout"))
+    ctx = _context("publish_marts", "manual__2026-11-06__2", date(2026, 11, 6), RuntimeError("lock timeout"))
     with pytest.raises(AlertDeliveryError, match="reached no channel"):
         QudaoAlertNotifier(warehouse_url=db_url, environ=env)(ctx)
     (entry,) = [json.loads(line) for line in (tmp_path / "fallback.log").read_text().splitlines()]

@@ -52,6 +52,8 @@ class Event:
     run_url: str | None = None
     deadline_time: str | None = None
     business_date: date | None = None
+    #: how often the run was cleared (re-run in part) before this event: one failure alert per value
+    clear_number: int = 0
 
 
 def _airflow_conf(section: str, key: str) -> str | None:
@@ -86,6 +88,7 @@ def event_of(context: dict[str, Any]) -> Event:
         logical_date=context.get("logical_date") or _get(dag_run, "logical_date"),
         reason=context.get("reason"),
         deadline_time=str(_get(context.get("deadline"), "deadline_time") or "") or None,
+        clear_number=_clear_number(dag_run),
     )
     if ti is not None and etype in ("task_failure", "run_failure"):
         ev.task_id = _get(ti, "task_id")
@@ -102,6 +105,13 @@ def event_of(context: dict[str, Any]) -> Event:
         ev.run_url = f"{base.rstrip('/')}/dags/{ev.dag_id}/runs/{ev.run_id}"
     ev.business_date = _business_date(ev)
     return ev
+
+
+def _clear_number(dag_run: Any) -> int:
+    try:
+        return int(_get(dag_run, "clear_number", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _log_path(ev: Event) -> str | None:
@@ -181,6 +191,8 @@ class Alert:
     sources: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     dedupe_key: str = ""
+    #: the run's clear number when the alert went out (see :class:`Event`)
+    clear_number: int = 0
 
     def body(self) -> str:
         """Plain-text body (e-mail, log file, task log)."""

@@ -157,12 +157,15 @@ def record_delivery(conn: psycopg.Connection, key: str, channels: dict[str, str]
     conn.execute("update ops.alert_log set channels = %s where dedupe_key = %s", (json.dumps(channels), key))
 
 
-def run_already_alerted(conn: psycopg.Connection, dag_id: str, run_id: str) -> bool:
-    """Whether a failure alert already went out for this DAG run."""
+def run_already_alerted(
+    conn: psycopg.Connection, dag_id: str, run_id: str, clear_number: int | None = None
+) -> bool:
+    """Whether a failure alert already went out for this DAG run (since its clear ``clear_number``)."""
     return bool(
         conn.execute(
-            "select 1 from ops.alert_log where dag_id = %s and run_id = %s and status = 'failure' limit 1",
-            (dag_id, run_id),
+            "select 1 from ops.alert_log where dag_id = %s and run_id = %s and status = 'failure'"
+            " and (%s::int is null or coalesce((message->>'clear_number')::int, 0) >= %s::int) limit 1",
+            (dag_id, run_id, clear_number, clear_number),
         ).fetchone()
     )
 

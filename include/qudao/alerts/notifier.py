@@ -8,6 +8,9 @@ deadline-alert callback; it tells them apart by the context it receives:
   (failed checks with observed vs expected, refused files, rejected rows);
 * DAG run failure → an alert only if no task alert already covered the run
   (e.g. the run timed out or a task died without running its callback);
+* one failure alert per failed run: once a task of the run alerted, another failed
+  task of it (two loaders failing on the same unreachable server) sends nothing,
+  until the run is cleared (its ``clear_number`` grows) and fails again;
 * DAG run success → a "recovered" notice once after a failure, else a digest
   when the gate passed with warnings, else nothing;
 * missed deadline → "marts not published by the deadline" unless the night was
@@ -15,7 +18,9 @@ deadline-alert callback; it tells them apart by the context it receives:
 
 Each alert is claimed in ``ops.alert_log`` under a dedupe key before it is sent
 (``task:<dag>:<run>:<task>:<map index>:<try>`` …), so a callback that runs twice
-sends once. Heavy imports happen inside :meth:`notify`: the DAG file stays light.
+sends once. When the warehouse is unreachable, the claims go to a ledger file on
+this machine instead (:mod:`qudao.alerts.local_ledger`). Heavy imports happen inside
+:meth:`notify`: the DAG file stays light.
 """
 
 from __future__ import annotations
@@ -77,9 +82,16 @@ class QudaoAlertNotifier(BaseNotifier):
             facts, previous = NightFacts(), None
             if conn is not None:
                 facts, previous = self._facts(conn, ev)
-            if ev.type == "run_failure" and conn is not None and self._run_covered(conn, ev):
+            if ev.type == "run_failure" and self._run_covered(conn, ev):
                 self.log.info(
                     "qudao alert: run %s already alerted by its failed task; no run alert", ev.run_id
+                )
+                return
+            if ev.type == "task_failure" and self._run_covered(conn, ev):
+                self.log.info(
+                    "qudao alert: run %s already alerted; %s failing too sends no second alert",
+                    ev.run_id,
+                    ev.task_id,
                 )
                 return
             if ev.type == "run_success" and not previous and not facts.failed_checks:
@@ -94,7 +106,8 @@ class QudaoAlertNotifier(BaseNotifier):
                 self.log.exception("qudao alert: composing failed; sending a bare alert")
                 alert = fallback_alert(ev, e)
             alert.dedupe_key = self._dedupe_key(ev, alert.status)
-            if conn is not None and not self._claim(conn, alert):
+            alert.clear_number = ev.clear_number
+            if not self._claim(conn, alert):
                 self.log.info("qudao alert %s already sent; not sending again", alert.dedupe_key)
                 return
             channels = self._deliver(cfg, alert)
@@ -152,23 +165,35 @@ class QudaoAlertNotifier(BaseNotifier):
         return facts, previous
 
     def _run_covered(self, conn: Any, ev: Any) -> bool:
-        """Whether a task alert covers this failed run (waits a little for the task's callback)."""
-        from qudao.alerts.facts import run_already_alerted
+        """Whether a failure alert already covers this run since it was last cleared.
 
+        A run failure caused by a failed task waits a little for that task's callback.
+        """
         grace = self.run_grace_seconds
         if grace is None:
             grace = float(os.environ.get("QUDAO_ALERT_RUN_GRACE_SECONDS", "15"))
-        deadline = time.monotonic() + (grace if ev.reason == "task_failure" else 0)
+        waits = ev.type == "run_failure" and ev.reason == "task_failure"
+        deadline = time.monotonic() + (grace if waits else 0)
         while True:
             try:
-                if run_already_alerted(conn, ev.dag_id, ev.run_id):
+                if self._alerted(conn, ev):
                     return True
             except Exception as e:
-                self.log.error("qudao alert: could not read ops.alert_log (%s)", e)
+                self.log.error("qudao alert: could not read the alert ledger (%s)", e)
                 return False
             if time.monotonic() >= deadline:
                 return False
             time.sleep(1)
+
+    @staticmethod
+    def _alerted(conn: Any, ev: Any) -> bool:
+        """Whether the ledger (``ops.alert_log``, else the local file) has a failure alert of the run."""
+        from qudao.alerts import local_ledger
+        from qudao.alerts.facts import run_already_alerted
+
+        if conn is not None:
+            return run_already_alerted(conn, ev.dag_id, ev.run_id, ev.clear_number)
+        return local_ledger.failure_alerted(ev.dag_id, ev.run_id, ev.clear_number)
 
     @staticmethod
     def _dedupe_key(ev: Any, status: str) -> str:
@@ -179,12 +204,15 @@ class QudaoAlertNotifier(BaseNotifier):
         return f"{ev.type}:{ev.dag_id}:{ev.run_id}"
 
     def _claim(self, conn: Any, alert: Any) -> bool:
+        from qudao.alerts import local_ledger
         from qudao.alerts.facts import claim
 
         try:
+            if conn is None:
+                return local_ledger.claim(alert.dedupe_key, alert.record())
             return claim(conn, alert.dedupe_key, alert.record())
         except Exception as e:
-            self.log.error("qudao alert: could not write ops.alert_log (%s); sending without dedupe", e)
+            self.log.error("qudao alert: could not write the alert ledger (%s); sending without dedupe", e)
             return True
 
     def _record(self, conn: Any, alert: Any, channels: dict[str, str]) -> None:
