@@ -82,7 +82,8 @@ def _advisory_lock(url: str, dag_id: str, holder: dict[str, Any]) -> Iterator[No
             row = conn.execute(
                 "select a.application_name, coalesce(a.client_addr::text, 'local socket'), a.backend_start"
                 " from pg_locks l join pg_stat_activity a using (pid)"
-                " where l.locktype = 'advisory' and l.granted and l.objid = hashtext(%s)::oid",
+                " where l.locktype = 'advisory' and l.granted and l.objid = hashtext(%s)::oid"
+                " and l.database = (select oid from pg_database where datname = current_database())",
                 (key,),
             ).fetchone()
             other: dict[str, Any] = {}
