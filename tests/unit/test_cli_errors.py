@@ -129,3 +129,12 @@ def test_the_console_script_prints_no_traceback(home: Path) -> None:
         "qudao status: cannot reach the warehouse at postgresql://nobody@127.0.0.1:1/x"
     )
     assert len(done.stderr.splitlines()) == 2
+
+
+def test_a_setting_that_is_not_valid_is_one_line(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QUDAO_WAREHOUSE_PORT", "abc")
+    assert main(["status"]) == 2
+    (line,) = _error_lines(capsys)
+    assert line.startswith("qudao: a QUDAO_* setting in the environment is not valid: ") and "'abc'" in line
