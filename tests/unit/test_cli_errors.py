@@ -138,3 +138,21 @@ def test_a_setting_that_is_not_valid_is_one_line(
     assert main(["status"]) == 2
     (line,) = _error_lines(capsys)
     assert line.startswith("qudao: a QUDAO_* setting in the environment is not valid: ") and "'abc'" in line
+
+
+@pytest.mark.parametrize("command", [["status"], ["load", "--date", "2026-11-01"], ["docs"], ["rollback"]])
+def test_every_warehouse_command_says_the_same_when_it_is_unreachable(
+    command: list[str],
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("QUDAO_WAREHOUSE_URL", UNREACHABLE)
+    monkeypatch.setenv("QUDAO_LANDING", str(tmp_path))
+    assert main(command) == 1
+    lines = _error_lines(capsys)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        f"qudao {command[0]}: cannot reach the warehouse at postgresql://nobody@127.0.0.1:1/x"
+    )
