@@ -375,6 +375,69 @@ def _apply_keys(
     }
 
 
+@dataclass(frozen=True)
+class NightScope:
+    """What building a business date means once later nights are published.
+
+    A night is built as known now. Its knowledge date ``run_date`` is the later of the
+    business date and the latest published night: building an older date rebuilds every
+    date from it to that night (dbt ``start_date`` .. ``run_date``) from all loaded data,
+    the rows a ``--full-refresh`` through that night gives, so no published mart (a week
+    of ``mart_visit_compliance``, a later day that saw the date's deliveries) becomes
+    older than what is published. ``dates`` are gated and published together: the
+    business date and the published nights after it (a date never published stays so).
+    """
+
+    business_date: date
+    run_date: date
+    dates: tuple[date, ...]
+
+    @property
+    def start_date(self) -> date | None:
+        """dbt's ``start_date``: None for a night built alone."""
+        return self.business_date if self.run_date != self.business_date else None
+
+    def lines(self) -> list[str]:
+        if self.start_date is None:
+            return []
+        return [
+            f"{self.business_date} is older than the latest published night {self.run_date}: rebuilding"
+            f" {self.business_date} … {self.run_date} from all loaded data, gating and publishing"
+            f" {', '.join(map(str, self.dates))}"
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_date": self.run_date.isoformat(), "dates": [d.isoformat() for d in self.dates]}
+
+    @classmethod
+    def from_dict(cls, business_date: date, doc: dict[str, Any]) -> NightScope:
+        return cls(
+            business_date,
+            date.fromisoformat(doc["run_date"]),
+            tuple(date.fromisoformat(d) for d in doc["dates"]),
+        )
+
+
+def published_nights(conn: psycopg.Connection) -> list[date]:
+    """The business dates of the publishes in force (not refused, failed or rolled back)."""
+    if conn.execute("select to_regclass('ops.publish_log') is null").fetchone()[0]:
+        return []  # a warehouse nothing was ever published from
+    rows = conn.execute(
+        "select distinct d::date from ops.publish_log l, jsonb_array_elements_text("
+        "coalesce(l.tables -> 'dates', jsonb_build_array(l.business_date::text))) d"
+        " where l.status = 'published' order by 1"
+    ).fetchall()
+    return [d for (d,) in rows]
+
+
+def night_scope(url: str, business_date: date) -> NightScope:
+    """The :class:`NightScope` of building ``business_date`` now."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        nights = published_nights(conn)
+    later = [d for d in nights if d > business_date]
+    return NightScope(business_date, max([business_date, *later]), (business_date, *later))
+
+
 def publish(
     url: str,
     business_dates: list[date],
@@ -494,6 +557,10 @@ def rollback(url: str) -> RollbackResult:
     return RollbackResult(publish_id, run_id, [date.fromisoformat(d) for d in doc.get("dates", [])], restored)
 
 
+#: error failures a republish summary lists per gate (the rest: ops.quality_results)
+SUMMARY_FAILURES = 10
+
+
 @dataclass
 class RepublishResult:
     """Outcome of :func:`republish`: rebuilt, gated, and published or refused."""
@@ -502,16 +569,41 @@ class RepublishResult:
     run_id: str
     published: bool
     reason: str = ""
+    scope: NightScope | None = None
     build_lines: list[str] = field(default_factory=list)
-    gate_lines: list[str] = field(default_factory=list)
+    dbt_log: Path | None = None
+    gates: list[Any] = field(default_factory=list)  # qudao.quality.results.GateResult, one per date
     publish: PublishResult | None = None
 
     def lines(self) -> list[str]:
-        out = [*self.build_lines, *self.gate_lines]
+        """A short summary: what was rebuilt, the gate's verdict per date, what was published."""
+        out = [f"republish {self.business_date} (run {self.run_id})"]
+        if self.scope is not None and self.build_lines:
+            out += [f"  {line}" for line in self.scope.lines() or [f"rebuilt {self.business_date}"]]
+        out += [f"  {line}" for line in self.build_lines]
+        if self.dbt_log is not None:
+            out.append(f"  dbt log: {self.dbt_log}")
+        for gate in self.gates:
+            verdict = "PASSED" if gate.passed else "FAILED"
+            out.append(
+                f"  quality gate {gate.business_date}: {verdict} ({len(gate.results)} checks,"
+                f" {len(gate.failures)} errors, {len(gate.warnings)} warnings)"
+            )
+            out += [f"    {r.line()}" for r in gate.failures[:SUMMARY_FAILURES]]
+            if len(gate.failures) > SUMMARY_FAILURES:
+                out.append(f"    … {len(gate.failures) - SUMMARY_FAILURES} more in ops.quality_results")
+        if self.gates and self.gates[-1].data_docs_path:
+            out.append(f"  data docs: {self.gates[-1].data_docs_path}")
         if self.publish:
-            out += self.publish.lines()
+            p = self.publish
+            deleted = sum(t["rows_deleted"] for t in p.tables.values())
+            inserted = sum(t["rows_inserted"] for t in p.tables.values())
+            out.append(
+                f"  published {', '.join(map(str, p.business_dates))} (publish {p.publish_id}):"
+                f" {len(p.tables)} marts tables, -{deleted:,} +{inserted:,} rows"
+            )
         else:
-            out.append(f"NOT published {self.business_date}: {self.reason}")
+            out.append(f"  NOT published: {self.reason}")
         return out
 
 
@@ -525,34 +617,45 @@ def _log_refused(url: str, run_id: str, business_date: date, reason: str, failur
 
 
 def republish(
-    url: str, business_date: date, manifest_path: Path | None = None, *, rebuild: bool = True
+    url: str,
+    business_date: date,
+    manifest_path: Path | None = None,
+    *,
+    rebuild: bool = True,
+    log_dir: Path | None = None,
 ) -> RepublishResult:
     """After data of ``business_date`` was fixed: rebuild its marts, re-run the gate, publish.
 
     Nothing is reloaded: ``raw`` is used as it is now (corrected files loaded with
-    ``qudao load`` replace the earlier delivery). ``rebuild=False`` skips ``dbt build``.
+    ``qudao load`` replace the earlier delivery). What is rebuilt, gated and published
+    is :func:`night_scope`'s: a date older than the latest published night is rebuilt up
+    to that night and published with the nights after it. ``rebuild=False`` skips
+    ``dbt build``; ``log_dir`` receives dbt's log (``dbt.log``) instead of the console.
     Returns a refused result (and logs ``refused``) when dbt or the gate fails.
     """
     from qudao.quality.gate import run_gate
 
     run_id = f"republish__{business_date.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-    out = RepublishResult(business_date, run_id, published=False)
+    scope = night_scope(url, business_date)
+    out = RepublishResult(business_date, run_id, published=False, scope=scope)
     if rebuild:
         from qudao.transform import build
 
-        built = build(url, business_date)
+        built = build(url, scope.run_date, start_date=scope.start_date, log_dir=log_dir)
         out.build_lines = built.lines()
+        out.dbt_log = log_dir / "dbt.log" if log_dir is not None else None
         if not built.success:
             out.reason = "dbt build failed"
             _log_refused(url, run_id, business_date, out.reason, built.failures)
             return out
-    gate = run_gate(url, business_date, run_id, "all", manifest_path=manifest_path)
-    out.gate_lines = gate.lines()
-    if not gate.passed:
-        out.reason = f"quality gate failed: {len(gate.failures)} error checks"
-        _log_refused(url, run_id, business_date, out.reason, [r.line() for r in gate.failures])
+    out.gates = [run_gate(url, d, run_id, "all", manifest_path=manifest_path) for d in scope.dates]
+    failures = [r for gate in out.gates for r in gate.failures]
+    if failures:
+        failed = ", ".join(str(g.business_date) for g in out.gates if not g.passed)
+        out.reason = f"quality gate failed on {failed}: {len(failures)} error checks"
+        _log_refused(url, run_id, business_date, out.reason, [r.line() for r in failures])
         return out
-    out.publish = publish(url, [business_date], run_id, manifest_path)
+    out.publish = publish(url, list(scope.dates), run_id, manifest_path)
     out.published = True
     return out
 

@@ -123,9 +123,16 @@ FULL_HISTORY_TAG = "full_history"
 
 
 def build(
-    url: str, business_date: date, start_date: date | None = None, full_refresh: bool = False
+    url: str,
+    business_date: date,
+    start_date: date | None = None,
+    full_refresh: bool = False,
+    *,
+    log_dir: Path | None = None,
 ) -> DbtResult:
     """``dbt build`` (seeds, models, tests) for the night ``business_date``.
+
+    ``log_dir``: dbt's log goes to ``<log_dir>/dbt.log`` instead of the console.
 
     A night costs what the night delivered: once the warehouse holds a complete build,
     tests read only the rows of the dates being processed (``test_scope: night``, see
@@ -151,6 +158,8 @@ def build(
         skipped_types.append("seed")
     if skipped_types:
         args += ["--exclude-resource-type", *skipped_types]
+    if log_dir is not None:
+        args += ["--log-path", str(log_dir), "--log-level", "none", "--log-level-file", "info"]
     result = run_dbt(args, url)
     if result.success:
         _save_dbt_state(url, {"seeds_sha256": seeds, "tested_in_full": "true"})

@@ -55,46 +55,77 @@ def load_source(source: str, business_date: date, landing: str, run_id: str) -> 
     return summary
 
 
+def _scope(business_date: date, run_id: str) -> Any:
+    """The :class:`qudao.publish.NightScope` that ``build_marts`` built for ``run_id``."""
+    from qudao.publish import NightScope
+
+    with connect() as conn:
+        row = conn.execute(
+            "select detail -> 'scope' from ops.run_log where run_id = %s and business_date = %s"
+            " and step = 'build_marts' and status = 'success' order by logged_at desc limit 1",
+            (run_id, business_date),
+        ).fetchone()
+    if row is None or row[0] is None:
+        raise RuntimeError(f"no successful build_marts of {business_date} in run {run_id}: build it first")
+    return NightScope.from_dict(business_date, row[0])
+
+
 def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
-    """``dbt build`` of the night into the candidate schema."""
+    """``dbt build`` of the night into the candidate schema, as known now.
+
+    A date older than the latest published night is rebuilt up to that night
+    (:func:`qudao.publish.night_scope`); the scope is logged for the gate and publish.
+    """
+    from qudao.publish import night_scope
     from qudao.transform import build
 
+    url = current_url()
+    scope = night_scope(url, business_date)
+    for line in scope.lines():
+        progress(f"{business_date}: {line}")
     progress(f"{business_date}: dbt build (staging, dimensions, facts, marts, tests)")
-    result = build(current_url(), business_date)
+    result = build(url, scope.run_date, start_date=scope.start_date)
     for line in result.lines():
         progress(f"{business_date}: {line}")
-    log_step(run_id, business_date, "build_marts", "success" if result.success else "failed", result.counts)
+    detail = {**result.counts, "scope": scope.as_dict()}
+    log_step(run_id, business_date, "build_marts", "success" if result.success else "failed", detail)
     if not result.success:
         raise RuntimeError("dbt build failed:\n" + "\n".join(result.failures))
     return result.counts
 
 
 def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
-    """Run the quality gate; raise :class:`GateFailed` on a blocking failure."""
+    """Run the quality gate on every date the build rebuilt for publishing; raise
+    :class:`GateFailed` on a blocking failure."""
     from qudao.quality.gate import run_gate
 
-    progress(f"{business_date}: quality gate")
-    result = run_gate(current_url(), business_date, run_id)
-    for line in result.lines():
-        progress(f"{business_date}: {line}")
-    summary = {
-        "passed": result.passed,
-        "failures": len(result.failures),
-        "warnings": len(result.warnings),
-        "data_docs": str(result.data_docs_path or ""),
-    }
-    log_step(run_id, business_date, "check_quality", "passed" if result.passed else "failed", summary)
-    if not result.passed:
-        raise GateFailed("\n".join(result.lines()))
+    url = current_url()
+    lines: list[str] = []
+    summary: dict[str, Any] = {"passed": True, "failures": 0, "warnings": 0, "data_docs": ""}
+    for d in _scope(business_date, run_id).dates:
+        progress(f"{business_date}: quality gate" + (f" of {d}" if d != business_date else ""))
+        result = run_gate(url, d, run_id)
+        for line in result.lines():
+            progress(f"{business_date}: {line}")
+        lines += result.lines()
+        summary["passed"] = summary["passed"] and result.passed
+        summary["failures"] += len(result.failures)
+        summary["warnings"] += len(result.warnings)
+        summary["data_docs"] = str(result.data_docs_path or "")
+    log_step(run_id, business_date, "check_quality", "passed" if summary["passed"] else "failed", summary)
+    if not summary["passed"]:
+        raise GateFailed("\n".join(lines))
     return summary
 
 
 def publish_marts(business_date: date, run_id: str) -> dict[str, Any]:
-    """Make the night's candidate marts visible in ``marts``, all at once."""
+    """Make the night's candidate marts visible in ``marts``, all at once (with the
+    published nights after it, when it is older than them)."""
     from qudao.publish import publish
     from qudao.transform import manifest_path
 
-    result = publish(current_url(), [business_date], run_id, manifest_path())
+    dates = list(_scope(business_date, run_id).dates)
+    result = publish(current_url(), dates, run_id, manifest_path())
     lines = result.lines() if hasattr(result, "lines") else [str(result)]
     for line in lines:
         progress(f"{business_date}: {line}")
@@ -120,8 +151,9 @@ def check_published_by_deadline(business_date: date, deadline: Any) -> dict[str,
     with connect() as conn:
         ensure_schema(conn)
         (published,) = conn.execute(
-            "select exists (select 1 from ops.publish_log where business_date = %s and status = 'published')",
-            (business_date,),
+            "select exists (select 1 from ops.publish_log where status = 'published'"
+            " and (business_date = %s or tables -> 'dates' ? %s))",
+            (business_date, business_date.isoformat()),
         ).fetchone()
     if published:
         return {"business_date": str(business_date), "published": True}
