@@ -61,7 +61,8 @@ delete from ops.publish_backup where publish_id < (
 
 
 class PublishRefused(RuntimeError):
-    """Publishing was refused: the gate has error failures (or never ran) for the run."""
+    """Publishing was refused: the gate has error failures (or never ran) for the run, or
+    nights published after the dates are left out."""
 
     def __init__(self, message: str, failures: list[str] | None = None, gate: Any = None):
         super().__init__(message)
@@ -449,7 +450,9 @@ def publish(
     """Apply ``marts_candidate`` to ``marts`` for ``business_dates`` in one transaction.
 
     Refuses (raises :class:`PublishRefused`, logs a ``refused`` row) when the gate
-    results of ``run_id`` have an error failure or do not exist.
+    results of ``run_id`` have an error failure or do not exist, and when a night
+    published after the earliest date is not among ``business_dates`` (see
+    :class:`NightScope`: an older date is published together with the nights after it).
     """
     dates = sorted(set(business_dates))
     if not dates:
@@ -457,6 +460,19 @@ def publish(
     models = candidate_models(manifest_path)
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_publish_tables(conn)
+        later = [d for d in published_nights(conn) if d > dates[0] and d not in dates]
+        if later:  # its rows were built as known then (or before them): they would rewind the marts
+            reason = (
+                f"publishing {dates[0]} without the nights published after it"
+                f" ({', '.join(map(str, later))}) could make marts older than they are:"
+                f" rebuild and publish them together (qudao republish --date {dates[0]})"
+            )
+            conn.execute(
+                "insert into ops.publish_log (run_id, business_date, status, tables)"
+                " values (%s, %s, 'refused', %s)",
+                (run_id, dates[-1], json.dumps({"reason": reason})),
+            )
+            raise PublishRefused(reason)
         if require_gate:
             reason, failures = _gate_problems(conn, run_id, dates)
             if reason:
@@ -655,7 +671,11 @@ def republish(
         out.reason = f"quality gate failed on {failed}: {len(failures)} error checks"
         _log_refused(url, run_id, business_date, out.reason, [r.line() for r in failures])
         return out
-    out.publish = publish(url, list(scope.dates), run_id, manifest_path)
+    try:
+        out.publish = publish(url, list(scope.dates), run_id, manifest_path)
+    except PublishRefused as exc:  # e.g. a later night was published meanwhile (logged by publish)
+        out.reason = str(exc)
+        return out
     out.published = True
     return out
 
