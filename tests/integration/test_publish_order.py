@@ -60,3 +60,17 @@ def test_published_nights_of_an_empty_warehouse(server_url) -> None:
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'drop database if exists "{name}"')
+
+
+def test_a_date_published_with_later_nights_counts_as_published_by_the_deadline(
+    db_url, conn, tmp_path, monkeypatch
+) -> None:
+    from qudao.orchestration import tasks
+
+    monkeypatch.setenv("QUDAO_WAREHOUSE_URL", db_url)
+    manifest = write_manifest(tmp_path / "manifest.json")
+    for d in (D1, D2):
+        build_night(conn, d)
+        passing_gate(conn, "together", d)
+    publish(db_url, [D1, D2], "together", manifest)  # logged under its last date, D2
+    assert tasks.check_published_by_deadline(D1, "07:00") == {"business_date": str(D1), "published": True}

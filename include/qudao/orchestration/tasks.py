@@ -56,7 +56,11 @@ def load_source(source: str, business_date: date, landing: str, run_id: str) -> 
 
 
 def _scope(business_date: date, run_id: str) -> Any:
-    """The :class:`qudao.publish.NightScope` that ``build_marts`` built for ``run_id``."""
+    """The :class:`qudao.publish.NightScope` that ``build_marts`` built for ``run_id``.
+
+    A run whose build logged none (built before scopes were logged) is the night alone:
+    :func:`qudao.publish.publish` refuses it if later nights are published.
+    """
     from qudao.publish import NightScope
 
     with connect() as conn:
@@ -66,7 +70,7 @@ def _scope(business_date: date, run_id: str) -> Any:
             (run_id, business_date),
         ).fetchone()
     if row is None or row[0] is None:
-        raise RuntimeError(f"no successful build_marts of {business_date} in run {run_id}: build it first")
+        return NightScope(business_date, business_date, (business_date,))
     return NightScope.from_dict(business_date, row[0])
 
 
