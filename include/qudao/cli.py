@@ -110,9 +110,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with Interruptible() as signals, night_lock(cfg.home, DAG_ID, dates, cfg.warehouse_url) as lock:
             _say(f"Running the nightly DAG through Airflow for {len(dates)} night(s); full log: {log}")
-            with warehouse():
-                results = run_nightly(
-                    args.landing, dates, log, echo=_say, signals=signals, keep_fds=(lock.fd,)
+            with warehouse() as url:
+                skipped = [] if args.force else _unchanged_nights(url, args.landing, dates)
+                todo = dates[len(skipped) :]
+                results = (
+                    run_nightly(args.landing, todo, log, echo=_say, signals=signals, keep_fds=(lock.fd,))
+                    if todo
+                    else []
                 )
     except NightRunning as exc:
         print(f"{exc}; nights run one at a time: wait for it or stop it", file=sys.stderr)
@@ -124,17 +128,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exc.exit_code
     failed = [r for r in results if r.state != "success"]
     _say("")
+    for d, reason in skipped:
+        _say(f"  {d}  skipped   {reason}")
     for r in results:
         failed_tasks = f"  failed: {', '.join(r.failed_tasks)}" if r.failed_tasks else ""
         not_run = f"; not run: {', '.join(r.not_run)}" if r.not_run else ""
         _say(f"  {r.business_date}  {r.state:8}  {r.run_id}{failed_tasks}{not_run}")
-    if len(results) < len(dates):
-        _say(f"  not attempted after the failed night: {', '.join(str(d) for d in dates[len(results) :])}")
+    if len(results) < len(todo):
+        _say(f"  not attempted after the failed night: {', '.join(str(d) for d in todo[len(results) :])}")
+    done = len(results) - len(failed) + len(skipped)
     _say(
-        f"{len(results) - len(failed)} of {len(dates)} night(s) succeeded "
-        f"in {time.monotonic() - started:.0f} s. Details: qudao status; log: {log}"
+        f"{done} of {len(dates)} night(s) succeeded"
+        + (f" ({len(skipped)} unchanged, skipped)" if skipped else "")
+        + f" in {time.monotonic() - started:.0f} s. Details: qudao status; log: {log}"
     )
-    return 1 if failed or len(results) < len(dates) else 0
+    return 1 if failed or len(results) < len(todo) else 0
+
+
+def _unchanged_nights(url: str, landing: str, dates: list[date]) -> list[tuple[date, str]]:
+    """The leading nights of ``dates`` that need not run again, each with its one-line reason.
+
+    Only a leading run of nights: once one night runs, the nights after it read what it
+    loads, so they run too.
+    """
+    from qudao.night_inputs import unchanged_since_published
+
+    out = []
+    for d in dates:
+        reason = unchanged_since_published(url, landing, d)
+        if reason is None:
+            break
+        out.append((d, reason))
+    return out
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -499,6 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--date", type=_date)
     r.add_argument("--start", type=_date)
     r.add_argument("--end", type=_date)
+    r.add_argument(
+        "--force", action="store_true", help="rebuild nights that did not change since they were published"
+    )
 
     q = add("sql", cmd_sql, "run a read-only query on the warehouse and print CSV ('-' reads stdin)")
     q.add_argument("query")

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from qudao.night_inputs import fingerprints
 from qudao.quality.manifest import CANDIDATE_SCHEMA, PUBLISHED_SCHEMA, CandidateModel, candidate_models
 from qudao.quality.results import ensure_quality_tables
 
@@ -494,8 +495,9 @@ def publish(
                 tables = {m.name: _apply(conn, publish_id, m, dates) for m in models}
                 doc = {"dates": [d.isoformat() for d in dates], "tables": tables}
                 conn.execute(
-                    "update ops.publish_log set status = 'published', tables = %s where publish_id = %s",
-                    (json.dumps(doc), publish_id),
+                    "update ops.publish_log set status = 'published', tables = %s, inputs = %s"
+                    " where publish_id = %s",
+                    (json.dumps(doc), json.dumps(fingerprints(conn, dates)), publish_id),
                 )
                 conn.execute(_PRUNE_BACKUPS, (KEEP_BACKUPS,))
         except Exception as exc:  # everything was rolled back: say so in the log, then fail

@@ -1,4 +1,4 @@
-"""Every row of "What bad input gets" (docs/contracts/extracts.md), produced and checked on a real PostgreSQL."""
+"""Every row of "What bad input gets" (docs/contracts/extracts.md), checked on a real PostgreSQL."""
 
 from __future__ import annotations
 

@@ -160,6 +160,9 @@ create table if not exists ops.publish_log (
     tables         jsonb not null,
     published_at   timestamptz not null default now()
 );
+-- what the published build read, per published date (qudao.night_inputs): a night whose
+-- inputs still have this fingerprint is skipped by qudao run
+alter table ops.publish_log add column if not exists inputs jsonb;
 """
 
 # HMAC-SHA256 on the built-in sha256() (no pgcrypto needed: the embedded server
