@@ -10,13 +10,18 @@ Every night at 02:00 Asia/Shanghai this DAG processes the **previous business da
 2. `load_*_extracts` — each source's files are validated against the extract
    contract and loaded into `raw` (bad rows to `ops.rejected_rows`, unreadable
    files quarantined).
-3. `build_marts` — `dbt build` builds staging, dimensions, facts and marts into
-   the candidate schema `marts_candidate` and runs the dbt tests.
-4. `check_quality` — the quality gate (Great Expectations suites and platform
-   checks); a blocking failure stops the night here and nothing is published.
-5. `publish_marts` — the night's candidate marts become visible in `marts` in one
+3. `check_raw_quality` — the quality gate's raw stage (manifest reconciliation,
+   reject share, refused files, freshness, volume): a blocking failure stops the
+   night before dbt runs.
+4. `build_marts` — `dbt build` builds staging, dimensions, facts and marts into
+   the candidate schema `marts_candidate` and runs the dbt tests; a failing test
+   is a failed check (no retry, listed in the alert), a crash is retried.
+5. `check_quality` — the quality gate's candidate stage (Great Expectations suites
+   and platform checks on the marts); a blocking failure stops the night here and
+   nothing is published.
+6. `publish_marts` — the night's candidate marts become visible in `marts` in one
    transaction (write-audit-publish).
-6. `report_run` — the night's summary; the DAG's callbacks send the failure alert,
+7. `report_run` — the night's summary; the DAG's callbacks send the failure alert,
    the warnings digest or the "recovered" notice (`qudao.alerts`), and a deadline
    alert fires when the marts are not published by 07:00 Asia/Shanghai (the DAG
    `channel_publish_deadline`).
@@ -95,6 +100,13 @@ def channel_nightly() -> None:
         business_date, landing, run_id = _night(context)
         return tasks.load_source("dealer_sales", business_date, landing, run_id)
 
+    @task(retries=0)
+    def check_raw_quality(**context) -> dict:
+        from qudao.orchestration import tasks
+
+        business_date, _, run_id = _night(context)
+        return tasks.check_raw_quality(business_date, run_id)
+
     @task
     def build_marts(**context) -> dict:
         from qudao.orchestration import tasks
@@ -128,7 +140,8 @@ def channel_nightly() -> None:
     dealer_sales = load_dealer_sales_extracts()
     wait_for_extracts >> [crm, calls]
     crm >> dealer_sales  # order lines and stock are checked against the CRM's products
-    [calls, dealer_sales] >> build_marts() >> check_quality() >> publish_marts() >> report_run()
+    raw_gate, build, gate = check_raw_quality(), build_marts(), check_quality()
+    [calls, dealer_sales] >> raw_gate >> build >> gate >> publish_marts() >> report_run()
 
 
 channel_nightly()

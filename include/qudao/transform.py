@@ -65,6 +65,18 @@ def dbt_environment(url: str | None) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class TestOutcome:
+    """One dbt data test of a build: a structural rule of a model (grain, not null, …)."""
+
+    unique_id: str
+    name: str
+    status: str  # pass | fail | warn | error | skipped
+    failures: int  # rows that broke the rule
+    model: str | None  # the model the test is attached to
+    message: str = ""
+
+
 @dataclass
 class DbtResult:
     """What one dbt invocation did."""
@@ -73,6 +85,18 @@ class DbtResult:
     success: bool
     counts: dict[str, int] = field(default_factory=dict)  # status -> number of nodes
     failures: list[str] = field(default_factory=list)  # "<node>: <message>"
+    tests: list[TestOutcome] = field(default_factory=list)
+
+    @property
+    def failed_tests(self) -> list[TestOutcome]:
+        """Tests whose rule the data broke (not tests that could not run)."""
+        return [t for t in self.tests if t.status == "fail"]
+
+    @property
+    def only_tests_failed(self) -> bool:
+        """The build failed because data broke tests, not because a model or dbt itself errored."""
+        errored = self.counts.get("error", 0) or any(f.startswith("dbt raised:") for f in self.failures)
+        return not self.success and bool(self.failed_tests) and not errored
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
@@ -111,6 +135,17 @@ def run_dbt(args: list[str], url: str | None) -> DbtResult:
         result.counts[status] = result.counts.get(status, 0) + 1
         if status in ("error", "fail"):
             result.failures.append(f"{node.node.unique_id}: {(node.message or '').strip()[:500]}")
+        if str(getattr(node.node.resource_type, "value", node.node.resource_type)) == "test":
+            result.tests.append(
+                TestOutcome(
+                    node.node.unique_id,
+                    node.node.name,
+                    status,
+                    int(getattr(node, "failures", None) or 0),
+                    getattr(node.node, "attached_node", None),
+                    (node.message or "").strip()[:500],
+                )
+            )
     if res.exception is not None:
         result.failures.append(f"dbt raised: {res.exception}")
     return result

@@ -146,7 +146,8 @@ def test_a_blocked_night_publishes_nothing_and_recovers_after_the_fix(setup: dic
 
     bad = qudao_run(setup, BAD_ORDERS)
     assert bad.returncode == 1
-    assert "failed: check_quality" in bad.stdout
+    assert "failed: check_raw_quality" in bad.stdout  # stopped before dbt ran
+    assert "not run: build_marts, check_quality, publish_marts, report_run" in bad.stdout
     with psycopg.connect(setup["url"]) as conn:
         rows_in, loaded, rejected = conn.execute(
             "select rows_in, rows_loaded, rows_rejected from ops.load_manifest"
@@ -164,7 +165,7 @@ def test_a_blocked_night_publishes_nothing_and_recovers_after_the_fix(setup: dic
     failures = [m for m in setup["received"] if m["qudao"]["status"] == "failure"]
     assert len(failures) == 1, _kinds(setup["received"])
     text = failures[0]["text"]
-    assert BAD_ORDERS.isoformat() in text and "orders" in text and "check_quality" in text, text
+    assert BAD_ORDERS.isoformat() in text and "orders" in text and "check_raw_quality" in text, text
     setup["received"].clear()
 
     setup["fix_orders"]()

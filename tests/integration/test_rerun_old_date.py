@@ -63,6 +63,7 @@ def run_night(d: date, landing: Path, run_id: str) -> None:
     """What the nightly DAG runs after its sensor: load, build, gate, publish."""
     for source in SOURCES:
         tasks.load_source(source, d, str(landing), run_id)
+    tasks.check_raw_quality(d, run_id)
     tasks.build_marts(d, run_id)
     tasks.check_quality(d, run_id)
     tasks.publish_marts(d, run_id)

@@ -39,7 +39,10 @@ def test_house_rules(dagbag):
         assert dag.catchup is False, dag_id
         for t in dag.tasks:
             assert t.owner and t.owner != "airflow", f"{dag_id}.{t.task_id} has no owner"
-            if t.task_id != "check_quality":  # a failed gate must not be retried into a pass
+            if t.task_id not in (
+                "check_raw_quality",
+                "check_quality",
+            ):  # a failed gate must not be retried into a pass
                 assert t.retries >= 2, f"{dag_id}.{t.task_id} retries {t.retries}"
 
 
@@ -52,8 +55,9 @@ def test_no_cycles_and_expected_shape(dagbag):
     assert order[0] == "wait_for_extracts"
     assert order.index("load_crm_extracts") < order.index("load_dealer_sales_extracts")
     for upstream in ("load_call_center_extracts", "load_dealer_sales_extracts"):
-        assert order.index(upstream) < order.index("build_marts")
-    assert order[-4:] == ["build_marts", "check_quality", "publish_marts", "report_run"]
+        assert order.index(upstream) < order.index("check_raw_quality")
+    # the raw gate before dbt: a refused file or too many rejects cost no build
+    assert order[-5:] == ["check_raw_quality", "build_marts", "check_quality", "publish_marts", "report_run"]
 
 
 def test_parse_time_and_nothing_heavy_imported(record_property: Callable[[str, object], None]) -> None:

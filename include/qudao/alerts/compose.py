@@ -155,12 +155,12 @@ def failure_kind(ev: Event) -> str:
         return "run"
     if task == "wait_for_extracts" or (ev.error or "").startswith("extracts for business date"):
         return "extracts_missing"
+    if ev.error_type == "GateFailed" or task in ("check_raw_quality", "check_quality"):
+        return "quality_gate"  # the raw gate, a failing dbt test, or the marts gate
     if task.startswith("load_"):
         return "ingestion"
     if task == "build_marts":
         return "dbt"
-    if task == "check_quality" or ev.error_type == "GateFailed":
-        return "quality_gate"
     if task == "publish_marts":
         return "publish"
     return "task"

@@ -93,14 +93,60 @@ def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
         progress(f"{business_date}: {line}")
     detail = {**result.counts, "scope": scope.as_dict()}
     log_step(run_id, business_date, "build_marts", "success" if result.success else "failed", detail)
+    tests = _record_dbt_tests(url, business_date, run_id, result)
+    if result.only_tests_failed:  # the data broke a model's rules: a failed check, not a crash to retry
+        raise GateFailed(
+            "\n".join([*tests.lines(), *(f"  {r.line()}" for r in tests.failures), "nothing was published"])
+        )
     if not result.success:
         raise RuntimeError("dbt build failed:\n" + "\n".join(result.failures))
     return result.counts
 
 
+def _record_dbt_tests(url: str, business_date: date, run_id: str, result: Any) -> Any:
+    """The build's dbt tests as checks of stage ``dbt`` in ``ops.quality_results`` (with the gate's)."""
+    from qudao.quality.results import CheckResult, GateResult, record
+
+    gate = GateResult(run_id=run_id, business_date=business_date, stage="dbt")
+    for t in result.tests:
+        if t.status not in ("pass", "fail", "warn"):
+            continue  # skipped after an upstream failure, or could not run (a dbt error)
+        gate.results.append(
+            CheckResult(
+                "dbt",
+                t.name,
+                "warn" if t.status == "warn" else "error",
+                t.status == "pass",
+                observed=f"{t.failures} rows break it",
+                expected="0 rows",
+                detail=t.model or t.unique_id,
+            )
+        )
+    if gate.results:
+        with connect(url, autocommit=True) as conn:
+            record(conn, gate)
+    return gate
+
+
+def check_raw_quality(business_date: date, run_id: str) -> dict[str, Any]:
+    """The gate's raw stage on what the night loaded, before dbt runs; :class:`GateFailed` stops
+    the night there (a refused file or a reject share over the threshold costs no build)."""
+    from qudao.quality.gate import run_gate
+
+    progress(f"{business_date}: quality gate on raw (before the build)")
+    result = run_gate(current_url(), business_date, run_id, stage="raw")
+    for line in result.lines():
+        progress(f"{business_date}: {line}")
+    summary = {"passed": result.passed, "failures": len(result.failures), "warnings": len(result.warnings)}
+    log_step(run_id, business_date, "check_raw_quality", "passed" if result.passed else "failed", summary)
+    if not result.passed:
+        raise GateFailed("\n".join(result.lines()))
+    return summary
+
+
 def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
-    """Run the quality gate on every date the build rebuilt for publishing; raise
-    :class:`GateFailed` on a blocking failure."""
+    """The gate's candidate stage on every date the build rebuilt for publishing (the raw stage
+    ran before the build); raise :class:`GateFailed` on a blocking failure."""
     from qudao.quality.gate import run_gate
 
     url = current_url()
@@ -108,7 +154,7 @@ def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
     summary: dict[str, Any] = {"passed": True, "failures": 0, "warnings": 0, "data_docs": ""}
     for d in _scope(business_date, run_id).dates:
         progress(f"{business_date}: quality gate" + (f" of {d}" if d != business_date else ""))
-        result = run_gate(url, d, run_id)
+        result = run_gate(url, d, run_id, stage="candidate")
         for line in result.lines():
             progress(f"{business_date}: {line}")
         lines += result.lines()

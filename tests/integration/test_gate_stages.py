@@ -1,0 +1,122 @@
+"""Each kind of fault fails its own stage of the night (issue 11): the raw gate before dbt,
+a failing dbt test as a failed check (no retry, listed with its count), the marts gate after.
+
+Real PostgreSQL, real dbt, the task functions the nightly DAG calls; the hand-made
+night 1 of ``test_marts_numbers``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from test_marts_numbers import D1, _deliver
+
+from qudao.alerts.compose import Event, failure_kind
+from qudao.orchestration import tasks
+from qudao.publish import PublishRefused
+from qudao.warehouse.connection import with_database
+from qudao.warehouse.schema import ensure_schema
+
+pytestmark = pytest.mark.integration
+
+SOURCES = ("crm", "call_center", "dealer_sales")
+#: a singular dbt test the data breaks: three rows of a mart "violate" it
+PLANTED = "select as_of_date from {{ ref('mart_channel_coverage_province') }} limit 3\n"
+
+
+@pytest.fixture
+def night(server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    name = f"qudao_t_stages_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    url = with_database(server_url, name)
+    with psycopg.connect(url) as c:
+        ensure_schema(c)
+    monkeypatch.setenv("QUDAO_WAREHOUSE_URL", url)
+    monkeypatch.setenv("QUDAO_HOME", str(tmp_path / "home"))
+    landing = tmp_path / "landing"
+    _deliver(landing, D1)
+    try:
+        yield {"url": url, "landing": landing, "tmp": tmp_path}
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [name])
+            admin.execute(f'drop database if exists "{name}"')
+
+
+def _stages(url: str, run_id: str) -> list[tuple[str, bool]]:
+    with psycopg.connect(url) as c:
+        return c.execute(
+            "select stage, passed from ops.gate_runs where run_id = %s order by finished_at", (run_id,)
+        ).fetchall()
+
+
+def _load(night: dict, run_id: str) -> None:
+    for source in SOURCES:
+        tasks.load_source(source, D1, str(night["landing"]), run_id)
+
+
+def test_a_failing_dbt_test_is_a_failed_check_not_a_crash(night, monkeypatch):
+    project = night["tmp"] / "dbt_project"
+    shutil.copytree(
+        Path(__file__).parents[2] / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    (project / "tests" / "assert_planted_fault.sql").write_text(PLANTED, encoding="utf-8")
+    monkeypatch.setenv("QUDAO_DBT_PROJECT_DIR", str(project))
+    run_id = "night-planted"
+    _load(night, run_id)
+    tasks.check_raw_quality(D1, run_id)
+
+    with pytest.raises(tasks.GateFailed) as failed:
+        tasks.build_marts(D1, run_id)
+
+    message = str(failed.value)
+    assert "dbt :: assert_planted_fault" in message and "3 rows break it" in message, message
+    assert message.endswith("nothing was published")
+    # an AirflowFailException: the task is not retried; the alert calls it a failed check
+    assert isinstance(failed.value, tasks.AirflowFailException)
+    event = Event(
+        "task_failure",
+        "channel_nightly",
+        run_id,
+        task_id="build_marts",
+        error_type=type(failed.value).__name__,
+    )
+    assert failure_kind(event) == "quality_gate"
+    with psycopg.connect(night["url"]) as c:
+        rows = c.execute(
+            "select check_name, passed, observed from ops.quality_results where run_id = %s and suite = 'dbt'"
+            " and not passed",
+            (run_id,),
+        ).fetchall()
+        passing = c.execute(
+            "select count(*) from ops.quality_results where run_id = %s and suite = 'dbt' and passed",
+            (run_id,),
+        ).fetchone()[0]
+    assert rows == [("assert_planted_fault", False, "3 rows break it")]
+    assert passing > 50  # every other test of the build is recorded beside it
+    assert _stages(night["url"], run_id) == [("raw", True), ("dbt", False)]
+    with pytest.raises(PublishRefused, match="quality gate failed"):
+        tasks.publish_marts(D1, run_id)
+    with psycopg.connect(night["url"]) as c:
+        assert c.execute("select count(*) from ops.publish_log where status = 'published'").fetchone() == (0,)
+
+
+def test_a_refused_file_stops_the_night_before_dbt_runs(night):
+    orders = night["landing"] / "dealer_sales" / D1.isoformat() / "orders.csv"
+    orders.write_bytes(b"\xff\xfe not an orders file")
+    run_id = "night-refused"
+    _load(night, run_id)
+
+    with pytest.raises(tasks.GateFailed) as failed:
+        tasks.check_raw_quality(D1, run_id)
+
+    assert "no_refused_files" in str(failed.value)
+    assert _stages(night["url"], run_id) == [("raw", False)]
+    with psycopg.connect(night["url"]) as c:  # dbt never ran: nothing was built
+        assert c.execute("select to_regclass('marts_candidate.mart_channel_coverage')").fetchone() == (None,)
