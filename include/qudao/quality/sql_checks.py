@@ -31,41 +31,26 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
         " from ops.load_manifest where business_date = %s and superseded_at is null order by load_id",
         (business_date,),
     ).fetchall()
-    refused = [r for r in rows if r[4] == "refused"]
-    out.append(
-        CheckResult(
-            LOAD_SUITE,
-            "no_refused_files",
+    out += [
+        _no_files(
+            rows,
+            "refused",
             "error",
-            not refused,
-            observed=f"{len(refused)} refused" + "".join(f"; {r[1]}/{r[3]}: {r[8]}" for r in refused),
-            expected="0 refused",
-            detail="refused files are moved aside and named in ops.load_manifest" if refused else None,
-        )
-    )
-    unexpected = [r for r in rows if r[4] == "unexpected"]
-    out.append(
-        CheckResult(
-            LOAD_SUITE,
-            "no_unexpected_files",
+            "refused",
+            "0 refused",
+            with_error=True,
+            detail="refused files are moved aside and named in ops.load_manifest",
+        ),
+        _no_files(
+            rows,
+            "unexpected",
             "warn",
-            not unexpected,
-            observed=f"{len(unexpected)} unexpected" + "".join(f"; {r[1]}/{r[3]}" for r in unexpected),
-            expected="0 files whose names no contract entity has",
-            detail="listed in ops.load_manifest with status 'unexpected'; not loaded" if unexpected else None,
-        )
-    )
-    unfinished = [r for r in rows if r[4] == "loading"]
-    out.append(
-        CheckResult(
-            LOAD_SUITE,
-            "no_unfinished_loads",
-            "error",
-            not unfinished,
-            observed=f"{len(unfinished)} still loading" + "".join(f"; {r[1]}/{r[3]}" for r in unfinished),
-            expected="0",
-        )
-    )
+            "unexpected",
+            "0 files whose names no contract entity has",
+            detail="listed in ops.load_manifest with status 'unexpected'; not loaded",
+        ),
+        _no_files(rows, "loading", "error", "still loading", "0", check="no_unfinished_loads"),
+    ]
     for load_id, source, entity, file_name, status, rows_in, loaded, rejected, _err, lines, no_record in rows:
         if status != "loaded":
             continue
@@ -115,6 +100,31 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
             )
         )
     return out
+
+
+def _no_files(
+    rows: list[tuple],
+    status: str,
+    severity: str,
+    said: str,
+    expected: str,
+    *,
+    check: str | None = None,
+    with_error: bool = False,
+    detail: str | None = None,
+) -> CheckResult:
+    """``no_<status>_files``: the current manifest rows of the date with ``status`` name each file."""
+    hits = [r for r in rows if r[4] == status]
+    named = "".join(f"; {r[1]}/{r[3]}" + (f": {r[8]}" if with_error else "") for r in hits)
+    return CheckResult(
+        LOAD_SUITE,
+        check or f"no_{status}_files",
+        severity,
+        not hits,
+        observed=f"{len(hits)} {said}{named}",
+        expected=expected,
+        detail=detail if hits else None,
+    )
 
 
 def _count(conn: psycopg.Connection, table: str, date_column: str, d: date) -> int:
