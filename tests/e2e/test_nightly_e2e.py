@@ -187,7 +187,10 @@ def test_rerunning_a_night_changes_nothing(night_runs):
     with psycopg.connect(night_runs["url"]) as conn:
         before = {t: checksum(conn, t) for t in tables if not t.startswith("raw")}
         (raw_before,) = conn.execute("select count(*) from raw.dealer_sales__orders").fetchone()
-    again = qudao("run", "--landing", str(night_runs["landing"]), "--date", str(END), env=night_runs["env"])
+    # --force: rebuild although nothing changed (a plain rerun is skipped: test_unchanged_night)
+    again = qudao(
+        "run", "--landing", str(night_runs["landing"]), "--date", str(END), "--force", env=night_runs["env"]
+    )
     assert again.returncode == 0, again.stdout[-3000:]
     with psycopg.connect(night_runs["url"]) as conn:
         after = {t: checksum(conn, t) for t in before}

@@ -66,8 +66,10 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 def start_run(night: dict) -> subprocess.Popen[str]:
+    landing, day = str(night["landing"]), str(NIGHT)
     return subprocess.Popen(
-        [sys.executable, "-m", "qudao.cli", "run", "--landing", str(night["landing"]), "--date", str(NIGHT)],
+        # --force: every test runs the night through Airflow, also after it was published once
+        [sys.executable, "-m", "qudao.cli", "run", "--landing", landing, "--date", day, "--force"],
         env=night["env"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
