@@ -158,9 +158,17 @@ def test_rerun_of_night_1_rebuilds_up_to_the_latest_night_and_changes_nothing(wa
     )
     assert published == [D1.isoformat(), D2.isoformat(), D3.isoformat()]
     gated = query(
-        warehouse.url, "select business_date, passed from ops.gate_runs where run_id = 'rerun-1' order by 1"
+        warehouse.url,
+        "select business_date, stage, passed from ops.gate_runs where run_id = 'rerun-1' order by 1, 2",
     )
-    assert gated == [(D1, True), (D2, True), (D3, True)]
+    # the night's raw gate and dbt tests, then the marts gate of every date it publishes
+    assert gated == [
+        (D1, "candidate", True),
+        (D1, "dbt", True),
+        (D1, "raw", True),
+        (D2, "candidate", True),
+        (D3, "candidate", True),
+    ]
     assert checksums(warehouse.url, "marts") == before
     # fct_visits in the same publish: every visit of the week, in its latest version
     assert query(warehouse.url, "select count(*) from marts.fct_visits where visit_type = 'inspection'") == [
