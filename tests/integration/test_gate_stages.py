@@ -8,8 +8,6 @@ night 1 of ``test_marts_numbers``.
 from __future__ import annotations
 
 import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,8 +17,6 @@ from test_marts_numbers import D1, _deliver
 from qudao.alerts.compose import Event, failure_kind
 from qudao.orchestration import tasks
 from qudao.publish import PublishRefused
-from qudao.warehouse.connection import with_database
-from qudao.warehouse.schema import ensure_schema
 
 pytestmark = pytest.mark.integration
 
@@ -30,23 +26,13 @@ PLANTED = "select as_of_date from {{ ref('mart_channel_coverage_province') }} li
 
 
 @pytest.fixture
-def night(server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    name = f"qudao_t_stages_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    url = with_database(server_url, name)
-    with psycopg.connect(url) as c:
-        ensure_schema(c)
-    monkeypatch.setenv("QUDAO_WAREHOUSE_URL", url)
+def night(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Night 1 delivered into a landing zone; the tasks reach ``db_url`` (a fresh database)."""
+    monkeypatch.setenv("QUDAO_WAREHOUSE_URL", db_url)
     monkeypatch.setenv("QUDAO_HOME", str(tmp_path / "home"))
     landing = tmp_path / "landing"
     _deliver(landing, D1)
-    try:
-        yield {"url": url, "landing": landing, "tmp": tmp_path}
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [name])
-            admin.execute(f'drop database if exists "{name}"')
+    return {"url": db_url, "landing": landing, "tmp": tmp_path}
 
 
 def _stages(url: str, run_id: str) -> list[tuple[str, bool]]:
