@@ -84,29 +84,16 @@ def _exp(type_: str, severity: str, **kwargs: Any) -> dict[str, Any]:
 
 def raw_suite(entity: Entity) -> dict[str, Any]:
     """The generated suite for one raw entity, from its contract."""
+    # Types, required values, enums, ranges and patterns are the loader's (a broken row is a
+    # reject, docs/quality.md): the suite keeps only what one row cannot show. A record may
+    # be resent with a later updated_at (staging keeps the latest), so the key alone may
+    # repeat; the same version twice in one night is ambiguous: reported.
     exps: list[dict[str, Any]] = []
-    for k in entity.key:
-        exps.append(_exp("expect_column_values_to_not_be_null", "error", column=k))
-    # A record may be resent with a later updated_at (staging keeps the latest), so the
-    # key alone may repeat; the same version twice in one night is ambiguous: reported.
     versioned = [*entity.key, "updated_at"] if "updated_at" in entity.column_names else list(entity.key)
     if len(versioned) == 1:
         exps.append(_exp("expect_column_values_to_be_unique", "warn", column=versioned[0]))
     else:
         exps.append(_exp("expect_compound_columns_to_be_unique", "warn", column_list=versioned))
-    for c in entity.columns:
-        if c.required and c.name not in entity.key:
-            exps.append(_exp("expect_column_values_to_not_be_null", "error", column=c.name))
-        if c.enum:
-            values: list[Any] = [int(v) for v in c.enum] if c.type == "int" else list(c.enum)
-            exps.append(_exp("expect_column_values_to_be_in_set", "error", column=c.name, value_set=values))
-        if c.min_value is not None or c.max_value is not None:
-            kw: dict[str, Any] = {"column": c.name, "min_value": c.min_value, "max_value": c.max_value}
-            if c.exclusive_min:
-                kw["strict_min"] = True
-            exps.append(_exp("expect_column_values_to_be_between", "error", **kw))
-        if c.pattern:
-            exps.append(_exp("expect_column_values_to_match_regex", "error", column=c.name, regex=c.pattern))
     # Event extracts vary by weekday (no visits on a Sunday): their volume only warns.
     volume_severity = "error" if entity.snapshot or entity.name == "inventory" else "warn"
     return {
