@@ -39,6 +39,7 @@ from airflow.sdk import Asset, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from qudao.alerts import QudaoAlertNotifier
+from qudao.constants import BUSINESS_TZ_NAME
 from qudao.orchestration.extracts import WaitForExtractsSensor
 from qudao.orchestration.night import business_date_of, env_seconds, landing_of
 
@@ -54,8 +55,8 @@ def _night(context: dict) -> tuple:
 
 @dag(
     dag_id="channel_nightly",
-    schedule=CronTriggerTimetable("0 2 * * *", timezone="Asia/Shanghai"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    schedule=CronTriggerTimetable("0 2 * * *", timezone=BUSINESS_TZ_NAME),
+    start_date=pendulum.datetime(2026, 1, 1, tz=BUSINESS_TZ_NAME),
     catchup=False,
     max_active_runs=1,
     default_args={

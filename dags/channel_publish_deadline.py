@@ -18,13 +18,14 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from qudao.constants import BUSINESS_TZ_NAME
 from qudao.orchestration.night import business_date_of
 
 
 @dag(
     dag_id="channel_publish_deadline",
-    schedule=CronTriggerTimetable("0 7 * * *", timezone="Asia/Shanghai"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    schedule=CronTriggerTimetable("0 7 * * *", timezone=BUSINESS_TZ_NAME),
+    start_date=pendulum.datetime(2026, 1, 1, tz=BUSINESS_TZ_NAME),
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "channel-data", "retries": 2},

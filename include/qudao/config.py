@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from qudao.constants import BUSINESS_TZ_NAME
+
 #: The checkout: ``include/qudao/config.py`` → three levels up.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +31,7 @@ class Settings:
     warehouse_port: int  # TCP port of `qudao warehouse start`
     dbt_project_dir: Path
     reject_threshold: float  # share of a file's rows; above it the gate fails
-    timezone: str = "Asia/Shanghai"
+    timezone: str = BUSINESS_TZ_NAME
     #: follow symbolic links inside the landing zone (never out of it); off: refuse every link
     landing_allow_symlinks: bool = False
     #: most bytes a compressed delivery (XLSX, .gz) may expand to

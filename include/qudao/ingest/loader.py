@@ -27,6 +27,7 @@ from psycopg.copy import QueuedLibpqWriter
 from upath import UPath
 
 from qudao.config import settings
+from qudao.constants import BUSINESS_TZ_NAME
 from qudao.contracts import SOURCES, Entity
 from qudao.contracts import entity as entity_named
 from qudao.ingest.landing import (
@@ -685,7 +686,7 @@ def _load_in_transaction(
             (entity.source, entity.name, bd, str(path), path.name, res.sha256, res.encoding),
         ).fetchone()[0]  # type: ignore[index]
         res.load_id = load_id
-        conn.execute("set local timezone = 'Asia/Shanghai'")
+        conn.execute(f"set local timezone = '{BUSINESS_TZ_NAME}'")
         conn.execute("set local datestyle = 'ISO, YMD'")
         previous = [
             r[0]

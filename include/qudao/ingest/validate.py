@@ -24,11 +24,10 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
+from qudao.constants import SHANGHAI
 from qudao.contracts import Column, Entity
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 INT32 = (-(2**31), 2**31 - 1)
 NUMERIC_LIMIT = Decimal(10) ** 12  # numeric(14, 2): 12 digits before the point
 #: the largest UTC offset PostgreSQL reads in a timestamptz

@@ -19,7 +19,8 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from qudao.orchestration.night import SHANGHAI, env_seconds
+from qudao.constants import BUSINESS_TZ_NAME, SHANGHAI
+from qudao.orchestration.night import env_seconds
 from qudao.orchestration.runner import logical_date_for, progress
 
 #: the night's marts are due this long after its run's logical time (02:00 Shanghai on D + 1):
@@ -48,7 +49,7 @@ def publish_deadline(business_date: date) -> datetime:
 
 def shanghai_time(moment: datetime) -> str:
     """``2026-11-16 07:00 Asia/Shanghai``."""
-    return f"{moment.astimezone(SHANGHAI):%Y-%m-%d %H:%M} Asia/Shanghai"
+    return f"{moment.astimezone(SHANGHAI):%Y-%m-%d %H:%M} {BUSINESS_TZ_NAME}"
 
 
 def incomplete_message(

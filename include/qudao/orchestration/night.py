@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from qudao.constants import SHANGHAI
 
 
 def business_date_of(conf: dict[str, Any] | None, logical_date: Any) -> date:

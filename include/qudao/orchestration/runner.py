@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from qudao.constants import SHANGHAI
 from qudao.orchestration.airflow_env import airflow_env, ensure_airflow_db
 
 DAG_ID = "channel_nightly"
@@ -44,7 +44,6 @@ RESULT = "QUDAO-RESULT "
 NIGHT = "QUDAO-NIGHT "
 #: the after-crash helper's report: {"run_id", "marked"}
 MARKED = "QUDAO-MARKED "
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: how long an interrupted child's process group may take to exit before it is killed
 GRACE_SECONDS = 10.0
 #: the last line of a Python traceback, e.g. ``airflow.sdk.exceptions.AirflowFailException: …``

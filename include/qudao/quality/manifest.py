@@ -8,9 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from qudao.config import settings
-
-CANDIDATE_SCHEMA = "marts_candidate"
-PUBLISHED_SCHEMA = "marts"
+from qudao.constants import CANDIDATE_SCHEMA
 
 
 @dataclass(frozen=True)

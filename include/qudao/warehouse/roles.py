@@ -44,6 +44,8 @@ import logging
 import psycopg
 from psycopg import sql
 
+from qudao.constants import CANDIDATE_SCHEMA
+
 LOADER = "qudao_loader"
 TRANSFORMER = "qudao_transformer"
 ANALYST = "analyst"
@@ -61,7 +63,7 @@ ACCESS: dict[str, dict[str, str]] = {
     "ops": {LOADER: "write", TRANSFORMER: "read", OPERATOR: "read"},
     "staging": {TRANSFORMER: "write", ANALYST: "read", OPERATOR: "read"},
     "intermediate": {TRANSFORMER: "write", ANALYST: "read", OPERATOR: "read"},
-    "marts_candidate": {TRANSFORMER: "write", OPERATOR: "read"},
+    CANDIDATE_SCHEMA: {TRANSFORMER: "write", OPERATOR: "read"},
     "marts": {TRANSFORMER: "write", ANALYST: "read", BI_READER: "read", OPERATOR: "read"},
 }
 

@@ -10,11 +10,11 @@ import logging
 
 import psycopg
 
+from qudao.constants import SCHEMAS
 from qudao.contracts import ENTITIES, PG_TYPES, RAW_METADATA_COLUMNS, RETIRED_RAW_COLUMNS, Entity
 
 log = logging.getLogger("qudao.warehouse")
 
-SCHEMAS = ("raw", "ops", "staging", "intermediate", "marts_candidate", "marts")
 
 OPS_DDL = """
 create table if not exists ops.load_manifest (
