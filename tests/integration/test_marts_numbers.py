@@ -138,7 +138,7 @@ def test_a_night_tests_only_what_it_changed(built: dict[str, Any]) -> None:
     night = "between date '2026-11-07' and date '2026-11-08'"
     scoped = {
         "not_null_fct_order_lines_order_id": "last_delivered_date " + night,
-        "unique_combination_mart_channel_coverage_as_of_date__region_code": "as_of_date " + night,
+        "unique_combination_mart_active_second_tier_agents_as_of_date__dealer_id": "as_of_date " + night,
         "unique_combination_int_partners__versions_partner_id__known_from_date": "known_from_date " + night,
     }
     for test, condition in scoped.items():
