@@ -30,8 +30,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from qudao.constants import CANDIDATE_SCHEMA, PUBLISHED_SCHEMA
 from qudao.night_inputs import fingerprints
-from qudao.quality.manifest import CANDIDATE_SCHEMA, PUBLISHED_SCHEMA, CandidateModel, candidate_models
+from qudao.quality.manifest import CandidateModel, candidate_models
 from qudao.quality.results import ensure_quality_tables
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,10 @@ from pathlib import Path
 import psycopg
 
 from qudao.config import settings
+from qudao.constants import CANDIDATE_SCHEMA
 from qudao.quality import sql_checks
 from qudao.quality.gx_runner import Batch, run_batches
-from qudao.quality.manifest import CANDIDATE_SCHEMA, CandidateModel, candidate_models
+from qudao.quality.manifest import CandidateModel, candidate_models
 from qudao.quality.results import CheckResult, GateResult, record
 from qudao.quality.suites import Suite, load_suites
 from qudao.warehouse.connection import sqlalchemy_url

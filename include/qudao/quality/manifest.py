@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from qudao.config import settings
-from qudao.constants import CANDIDATE_SCHEMA, PUBLISHED_SCHEMA  # noqa: F401 (gate, publish import them here)
+from qudao.constants import CANDIDATE_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
+from qudao.constants import CANDIDATE_SCHEMA
 from qudao.contracts import ENTITIES
 from qudao.quality.results import CheckResult
 from qudao.quality.suites import Suite
@@ -222,7 +223,7 @@ def candidate_presence(
     ]
     if exists and date_column:
         q = sql.SQL("select count(*) from {} where {} = any(%s)").format(
-            sql.Identifier("marts_candidate", table), sql.Identifier(date_column)
+            sql.Identifier(CANDIDATE_SCHEMA, table), sql.Identifier(date_column)
         )
         n = conn.execute(q, (keys,)).fetchone()[0]
         out.append(
