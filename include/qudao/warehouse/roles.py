@@ -44,7 +44,14 @@ import logging
 import psycopg
 from psycopg import sql
 
-from qudao.constants import CANDIDATE_SCHEMA
+from qudao.constants import (
+    CANDIDATE_SCHEMA,
+    INTERMEDIATE_SCHEMA,
+    OPS_SCHEMA,
+    PUBLISHED_SCHEMA,
+    RAW_SCHEMA,
+    STAGING_SCHEMA,
+)
 
 LOADER = "qudao_loader"
 TRANSFORMER = "qudao_transformer"
@@ -59,12 +66,12 @@ TEMP_ROLES = (LOADER, TRANSFORMER)
 
 #: schema -> role -> "read" | "write"
 ACCESS: dict[str, dict[str, str]] = {
-    "raw": {LOADER: "write", TRANSFORMER: "read", OPERATOR: "read"},
-    "ops": {LOADER: "write", TRANSFORMER: "read", OPERATOR: "read"},
-    "staging": {TRANSFORMER: "write", ANALYST: "read", OPERATOR: "read"},
-    "intermediate": {TRANSFORMER: "write", ANALYST: "read", OPERATOR: "read"},
+    RAW_SCHEMA: {LOADER: "write", TRANSFORMER: "read", OPERATOR: "read"},
+    OPS_SCHEMA: {LOADER: "write", TRANSFORMER: "read", OPERATOR: "read"},
+    STAGING_SCHEMA: {TRANSFORMER: "write", ANALYST: "read", OPERATOR: "read"},
+    INTERMEDIATE_SCHEMA: {TRANSFORMER: "write", ANALYST: "read", OPERATOR: "read"},
     CANDIDATE_SCHEMA: {TRANSFORMER: "write", OPERATOR: "read"},
-    "marts": {TRANSFORMER: "write", ANALYST: "read", BI_READER: "read", OPERATOR: "read"},
+    PUBLISHED_SCHEMA: {TRANSFORMER: "write", ANALYST: "read", BI_READER: "read", OPERATOR: "read"},
 }
 
 #: Server-side functions that create large objects; PUBLIC may execute them by default.

@@ -10,7 +10,7 @@ import logging
 
 import psycopg
 
-from qudao.constants import SCHEMAS
+from qudao.constants import INTERMEDIATE_SCHEMA, SCHEMAS, STAGING_SCHEMA
 from qudao.contracts import ENTITIES, PG_TYPES, RAW_METADATA_COLUMNS, RETIRED_RAW_COLUMNS, Entity
 
 log = logging.getLogger("qudao.warehouse")
@@ -280,7 +280,7 @@ def _retire_per_file_columns(conn: psycopg.Connection, entity: Entity) -> None:
 
 
 #: schemas whose views dbt recreates on every build (a migration may drop them)
-DBT_VIEW_SCHEMAS = ("staging", "intermediate")
+DBT_VIEW_SCHEMAS = (STAGING_SCHEMA, INTERMEDIATE_SCHEMA)
 
 
 def _views_reading(conn: psycopg.Connection, table: str, columns: list[str]) -> list[tuple[str, str]]:
