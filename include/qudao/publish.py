@@ -31,24 +31,14 @@ import psycopg
 from psycopg import sql
 
 from qudao.constants import CANDIDATE_SCHEMA, PUBLISHED_SCHEMA
+from qudao.ledger.migrate import ensure_current
 from qudao.night_inputs import fingerprints
 from qudao.quality.manifest import CandidateModel, candidate_models
-from qudao.quality.results import ensure_quality_tables
 
 log = logging.getLogger(__name__)
 
 KEEP_BACKUPS = 7  # rollbacks possible: one week of nightly publishes
 BI_ROLE = "bi_reader"
-
-PUBLISH_DDL = """
-create table if not exists ops.publish_backup (
-    publish_id  bigint not null,
-    table_name  text not null,
-    row_data    jsonb not null
-);
-create index if not exists publish_backup_id on ops.publish_backup (publish_id, table_name);
-"""
-
 
 #: keep the backups of the latest KEEP_BACKUPS publishes (refused and failed ones do not count)
 _PRUNE_BACKUPS = """
@@ -125,15 +115,6 @@ class PublishedTable:
     last_dates: list[date]
 
 
-def ensure_publish_tables(conn: psycopg.Connection) -> None:
-    """Create ``ops.publish_backup`` if missing (idempotent)."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('qudao.publish.ensure'))")
-        conn.execute("create schema if not exists ops")
-        conn.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-        conn.execute(PUBLISH_DDL)
-
-
 def _ident(schema: str, table: str) -> sql.Composable:
     return sql.Identifier(schema, table)
 
@@ -153,7 +134,6 @@ def _gate_problems(conn: psycopg.Connection, run_id: str, dates: list[date]) -> 
     replaces the earlier verdict; a full ``all`` run replaces earlier partial ones);
     one of them must have checked the candidate marts.
     """
-    ensure_quality_tables(conn)
     latest = conn.execute(
         "select distinct on (business_date, stage) business_date, stage, passed, finished_at"
         " from ops.gate_runs where run_id = %s and business_date = any(%s)"
@@ -461,7 +441,7 @@ def publish(
         raise ValueError("no business dates to publish")
     models = candidate_models(manifest_path)
     with psycopg.connect(url, autocommit=True) as conn:
-        ensure_publish_tables(conn)
+        ensure_current(conn)
         later = [d for d in published_nights(conn) if d > dates[0] and d not in dates]
         if later:  # its rows were built as known then (or before them): they would rewind the marts
             reason = (
@@ -517,7 +497,7 @@ def publish(
 def rollback(url: str) -> RollbackResult:
     """Undo the latest publish still in force, restoring ``marts`` exactly as it was before it."""
     with psycopg.connect(url, autocommit=True) as conn:
-        ensure_publish_tables(conn)
+        ensure_current(conn)
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext('qudao.publish'))")
             row = conn.execute(

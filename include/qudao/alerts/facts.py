@@ -13,27 +13,6 @@ from typing import Any
 
 import psycopg
 
-ALERT_LOG_DDL = """
-create schema if not exists ops;
-create table if not exists ops.alert_log (
-    alert_id       bigserial primary key,
-    dedupe_key     text not null unique,
-    dag_id         text not null,
-    run_id         text not null,
-    task_id        text,
-    try_number     integer,
-    business_date  date,
-    kind           text not null,
-    status         text not null check (status in ('failure', 'recovery', 'notice')),
-    subject        text not null,
-    message        jsonb not null,
-    channels       jsonb,
-    created_at     timestamptz not null default now()
-);
-create index if not exists alert_log_dag on ops.alert_log (dag_id, alert_id);
-create index if not exists alert_log_run on ops.alert_log (run_id);
-"""
-
 
 @dataclass
 class NightFacts:
@@ -45,13 +24,6 @@ class NightFacts:
     refused_files: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)  # (entity, reason, rows) top reasons
     published: bool = False
-
-
-def ensure_alert_log(conn: psycopg.Connection) -> None:
-    """Create ``ops.alert_log`` if missing (idempotent, serialized by an advisory lock)."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('qudao.alerts.ensure'))")
-        conn.execute(ALERT_LOG_DDL)
 
 
 def _table_exists(conn: psycopg.Connection, name: str) -> bool:

@@ -133,7 +133,7 @@ class QudaoAlertNotifier(BaseNotifier):
         try:
             import psycopg
 
-            from qudao.alerts.facts import ensure_alert_log
+            from qudao.ledger.migrate import ensure_ops
 
             url = self.warehouse_url
             if not url:
@@ -145,9 +145,9 @@ class QudaoAlertNotifier(BaseNotifier):
             self.log.error("qudao alert: warehouse unavailable (%s); sending without ops facts or dedupe", e)
             return None
         try:
-            ensure_alert_log(conn)
+            ensure_ops(conn)
         except Exception as e:
-            self.log.error("qudao alert: cannot create ops.alert_log (%s); dedupe will not work", e)
+            self.log.error("qudao alert: ops ledger not up to date (%s); dedupe will not work", e)
         return conn
 
     def _facts(self, conn: Any, ev: Any) -> tuple[Any, dict[str, Any] | None]:

@@ -13,9 +13,9 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from qudao.ledger.migrate import ensure_current
 from qudao.orchestration.runner import progress
 from qudao.warehouse.connection import connect, current_url
-from qudao.warehouse.schema import ensure_schema
 
 
 class GateFailed(AirflowFailException):
@@ -25,7 +25,7 @@ class GateFailed(AirflowFailException):
 def log_step(run_id: str, business_date: date, step: str, status: str, detail: dict[str, Any]) -> None:
     """Append one row to ``ops.run_log``."""
     with connect() as conn:
-        ensure_schema(conn)
+        ensure_current(conn)
         conn.execute(
             "insert into ops.run_log (run_id, business_date, step, status, detail)"
             " values (%s, %s, %s, %s, %s)",
@@ -199,7 +199,7 @@ def check_published_by_deadline(business_date: date, deadline: Any) -> dict[str,
     from qudao.alerts import QudaoAlertNotifier
 
     with connect() as conn:
-        ensure_schema(conn)
+        ensure_current(conn)
         (published,) = conn.execute(
             "select exists (select 1 from ops.publish_log where status = 'published'"
             " and (business_date = %s or tables -> 'dates' ? %s))",

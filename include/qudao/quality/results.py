@@ -69,32 +69,8 @@ class GateResult:
         return out
 
 
-QUALITY_DDL = """
-create table if not exists ops.gate_runs (
-    run_id          text not null,
-    business_date   date not null,
-    stage           text not null,
-    passed          boolean not null,
-    checks          integer not null,
-    errors          integer not null,
-    warnings        integer not null,
-    data_docs_path  text,
-    finished_at     timestamptz not null default now()
-);
-create index if not exists gate_runs_run on ops.gate_runs (run_id, business_date);
-"""
-
-
-def ensure_quality_tables(conn: psycopg.Connection) -> None:
-    """Create ``ops.gate_runs`` (one row per gate run) if missing; idempotent."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('qudao.quality.ensure'))")
-        conn.execute(QUALITY_DDL)
-
-
 def record(conn: psycopg.Connection, gate: GateResult) -> None:
     """Write every check result to ``ops.quality_results`` and a summary to ``ops.gate_runs``."""
-    ensure_quality_tables(conn)
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "insert into ops.quality_results (run_id, business_date, suite, check_name, severity, passed,"
