@@ -2,6 +2,17 @@
 
 Every setting has an environment variable (listed in ``.env.example``) and a
 default that works in a fresh checkout with nothing else installed.
+
+The project directory (``dbt_project/``, ``expectations/``, ``dags/``, ``plugins/``) is, in
+this order (docs/deployment.md says why):
+
+1. ``QUDAO_PROJECT_DIR``, when set: a folder holding ``dbt_project/dbt_project.yml``;
+2. the copy a wheel ships inside the package (``qudao/_project/``, written by ``setup.py``);
+3. the checkout an editable install runs from (``include/qudao/`` → two levels up).
+
+Local state (``.qudao/``) and the default landing zone sit in the project directory in cases 1
+and 3; beside the shipped copy (inside ``site-packages``) they would be lost on every upgrade,
+so there they default to ``~/.qudao/`` and its ``landing/``.
 """
 
 from __future__ import annotations
@@ -12,8 +23,31 @@ from pathlib import Path
 
 from qudao.constants import BUSINESS_TZ_NAME
 
-#: The checkout: ``include/qudao/config.py`` → three levels up.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_DIR_ENV = "QUDAO_PROJECT_DIR"
+_PACKAGE = Path(__file__).resolve().parent
+#: the project files a wheel ships inside the package (absent in an editable install)
+SHIPPED_PROJECT = _PACKAGE / "_project"
+#: the checkout an editable install runs from
+CHECKOUT = _PACKAGE.parents[1]
+
+
+def _project_dir() -> Path:
+    value = os.environ.get(PROJECT_DIR_ENV)
+    if value:
+        path = Path(value).expanduser().resolve()
+        if not (path / "dbt_project" / "dbt_project.yml").is_file():
+            # a mistake in the environment: one line, no traceback, wherever qudao is imported
+            raise SystemExit(f"{PROJECT_DIR_ENV}={value}: no dbt_project/dbt_project.yml in {path}")
+        return path
+    if (SHIPPED_PROJECT / "dbt_project" / "dbt_project.yml").is_file():
+        return SHIPPED_PROJECT
+    return CHECKOUT
+
+
+#: The project directory, resolved once per process (see the module docstring).
+PROJECT_ROOT = _project_dir()
+#: the default local state: never inside an installed package
+_INSTALLED = PROJECT_ROOT == SHIPPED_PROJECT
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -58,10 +92,11 @@ class Settings:
 
 def settings() -> Settings:
     """Read the settings from the environment (cheap; call it where needed)."""
-    home = _env_path("QUDAO_HOME", PROJECT_ROOT / ".qudao")
+    home = _env_path("QUDAO_HOME", Path.home() / ".qudao" if _INSTALLED else PROJECT_ROOT / ".qudao")
+    landing = home / "landing" if _INSTALLED else PROJECT_ROOT / "data" / "landing"
     return Settings(
         home=home,
-        landing=os.environ.get("QUDAO_LANDING", str(PROJECT_ROOT / "data" / "landing")),
+        landing=os.environ.get("QUDAO_LANDING", str(landing)),
         warehouse_url=os.environ.get("QUDAO_WAREHOUSE_URL") or None,
         warehouse_port=int(os.environ.get("QUDAO_WAREHOUSE_PORT", "55432")),
         dbt_project_dir=_env_path("QUDAO_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"),
