@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from qudao.config import PROJECT_ROOT, settings
+from qudao.ledger import manifest, publishes
 
 #: what of the project decides a night's marts: a change here rebuilds every night
 RULE_FILES: tuple[str, ...] = ("models", "macros", "seeds", "tests", "dbt_project.yml")
@@ -47,12 +48,7 @@ def rules_checksum() -> str:
 def inputs_fingerprint(conn: psycopg.Connection, business_date: date) -> str:
     """sha256 over the current loads of dates up to ``business_date`` and :func:`rules_checksum`."""
     digest = hashlib.sha256(rules_checksum().encode())
-    rows = conn.execute(
-        "select load_id, source, entity, business_date, status, sha256 from ops.load_manifest"
-        " where superseded_at is null and business_date <= %s and status <> 'unexpected' order by load_id",
-        (business_date,),
-    )
-    for row in rows:
+    for row in manifest.current_loads_upto(conn, business_date):
         digest.update(repr(row).encode())
     return digest.hexdigest()
 
@@ -60,18 +56,13 @@ def inputs_fingerprint(conn: psycopg.Connection, business_date: date) -> str:
 def _delivered_known(conn: psycopg.Connection, landing: str, business_date: date) -> bool:
     """Is every file delivered for the date already in the manifest, with the same bytes?"""
     from qudao.ingest.landing import delivered_files, landing_exists
-    from qudao.ingest.readers import prescan
+    from qudao.ingest.prescan import prescan
 
     if not landing_exists(landing):
         return False
     for entity, path in delivered_files(landing, business_date):
         sha = prescan(path, text=False).sha256
-        known = conn.execute(
-            "select 1 from ops.load_manifest where superseded_at is null and source = %s and entity = %s"
-            " and business_date = %s and sha256 = %s and status in ('loaded', 'skipped_duplicate') limit 1",
-            (entity.source, entity.name, business_date, sha),
-        ).fetchone()
-        if known is None:
+        if not manifest.is_loaded(conn, entity.source, entity.name, business_date, sha):
             return False
     return True
 
@@ -90,16 +81,9 @@ def unchanged_since_published(url: str, landing: str, business_date: date) -> st
     """
     from qudao.warehouse.schema import ensure_schema
 
-    day = business_date.isoformat()
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
-        last = conn.execute(
-            "select published_at, inputs ->> %s, status from ops.publish_log"
-            " where status in ('published', 'rolled_back')"
-            " and (business_date = %s or coalesce(tables -> 'dates', '[]') ? %s)"
-            " order by publish_id desc limit 1",
-            (day, business_date, day),
-        ).fetchone()
+        last = publishes.last_of_date(conn, business_date)
         if last is None or last[2] != "published" or last[1] is None:
             return None
         if not _delivered_known(conn, landing, business_date):

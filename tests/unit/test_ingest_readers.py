@@ -9,9 +9,12 @@ from datetime import date
 import pytest
 from upath import UPath
 
+from qudao.ingest.errors import FileRefused
+from qudao.ingest.formats.csv_files import CsvFile
+from qudao.ingest.header import normalise_header
 from qudao.ingest.landing import delivered_files, missing_entities, relative_name
-from qudao.ingest.readers import CsvFile, FileRefused, file_format, normalise_header, prescan
-from qudao.ingest.testing import write_day
+from qudao.ingest.prescan import file_format, prescan
+from qudao_testing.extracts import write_day
 
 TEXT = "partner_id,partner_name\r\nD0001,北京建材有限公司\r\n"
 
@@ -35,9 +38,9 @@ def test_prescan_detects_the_encoding(tmp_path, data, encoding, nul):
 
 
 def test_a_utf8_boundary_inside_a_read_chunk_is_not_mistaken_for_gb18030(tmp_path, monkeypatch):
-    import qudao.ingest.readers as readers
+    import qudao.ingest.prescan as prescan_module
 
-    monkeypatch.setattr(readers, "CHUNK_BYTES", 7)  # split multi-byte characters between reads
+    monkeypatch.setattr(prescan_module, "CHUNK_BYTES", 7)  # split multi-byte characters between reads
     path = UPath(tmp_path / "x.csv")
     path.write_bytes(("a\r\n" + "北京" * 50).encode("utf-8"))
     assert prescan(path, text=True).encoding == "utf-8"

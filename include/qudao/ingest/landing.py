@@ -15,7 +15,7 @@ from pathlib import Path
 from upath import UPath
 
 from qudao.contracts import ENTITIES, SOURCES, Entity
-from qudao.ingest.readers import FileRefused
+from qudao.ingest.errors import FileRefused
 
 #: what stands in the manifest's entity column for a file no contract entity names
 UNEXPECTED_ENTITY = "(unexpected)"

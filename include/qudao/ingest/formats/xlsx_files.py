@@ -1,0 +1,121 @@
+"""XLSX: the first sheet, row by row, cells read as the text a CSV would carry."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time
+from typing import Any
+
+from upath import UPath
+
+from qudao.contracts import Column
+from qudao.ingest.errors import FileRefused
+from qudao.ingest.expansion import ExpansionLimits, check_xlsx_expansion
+from qudao.ingest.header import normalise_header
+from qudao.ingest.sink import RowSink, extra_json
+from qudao.ingest.validate import RowError
+
+
+def cell_value(value: Any, col: Column | None) -> str:
+    """An XLSX cell value as the text a CSV would carry, read by the column's type."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if col is not None and col.type == "date" and value.time() == time(0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def xlsx_rows(
+    path: UPath, limits: ExpansionLimits | None = None
+) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
+    """Header (row 1 of the first sheet) and an iterator of (row number, cell values)."""
+    from openpyxl import load_workbook
+
+    raw = path.open("rb")
+    try:
+        check_xlsx_expansion(raw, path.name, limits)
+    except FileRefused:
+        raw.close()
+        raise
+    try:
+        wb = load_workbook(raw, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raw.close()
+        raise FileRefused(f"{path.name}: unreadable: not an XLSX workbook ({exc})") from exc
+    except Exception as exc:  # openpyxl raises a range of its own errors for broken files
+        raw.close()
+        cause = f"{type(exc).__name__}: {exc}"
+        raise FileRefused(f"{path.name}: unreadable: not an XLSX workbook ({cause})") from exc
+    if not wb.worksheets:
+        wb.close()
+        raw.close()
+        raise FileRefused(f"{path.name}: unreadable: workbook has no sheet")
+    rows = wb.worksheets[0].iter_rows(values_only=True)
+    try:
+        first = next(rows, None)
+    except Exception as exc:
+        wb.close()
+        raw.close()
+        raise FileRefused(f"{path.name}: unreadable: broken XLSX sheet ({exc})") from exc
+    if first is None:
+        wb.close()
+        raw.close()
+        raise FileRefused(f"{path.name}: unreadable: first sheet is empty, no header row")
+    cells = list(first)
+    while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
+        cells.pop()
+    header = normalise_header(cells)
+
+    def body() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for number, row in enumerate(rows, start=2):
+                values = list(row)
+                if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+                    continue
+                yield number, values
+        except Exception as exc:
+            raise FileRefused(f"{path.name}: unreadable: broken XLSX sheet ({exc})") from exc
+        finally:
+            wb.close()
+            raw.close()
+
+    return header, body()
+
+
+def feed_xlsx(sink: RowSink, rows: Iterable[tuple[int, list[Any]]]) -> None:
+    plan = sink.plan
+    width = plan.width
+    columns = [plan.entity.column(h) if h in plan.entity.column_names else None for h in plan.header]
+    for number, values in rows:
+        sink.rows_in += 1
+        while len(values) > width and (values[-1] is None or values[-1] == ""):
+            values.pop()
+        texts = [cell_value(v, columns[i] if i < width else None) for i, v in enumerate(values)]
+        raw = ",".join(_csv_quote(t) for t in texts)
+        if len(texts) > width:
+            sink.reject(number, raw, f"expected {width} fields, got {len(texts)}")
+            continue
+        texts += [""] * (width - len(texts))
+        try:
+            extra = extra_json((name, texts[i]) for i, name in plan.extra) if plan.extra else ""
+        except RowError as exc:
+            sink.reject(number, raw, str(exc))
+            continue
+        sink.row([texts[i] for i in plan.field_index], number, raw, extra)
+
+
+def _csv_quote(text: str) -> str:
+    if any(ch in text for ch in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
