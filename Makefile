@@ -23,14 +23,15 @@ demo: install
 test: install lint dbt-parse
 	$(BIN)/pytest -p no:cacheprovider
 
-## install: .venv with the locked dependency versions and qudao itself (re-runs when the lock changes)
+## install: .venv with the locked dependency versions, qudao itself and its demo tools (tools/;
+## re-runs when the lock changes)
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml tools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e tools
 	$(BIN)/qudao dbt-parse
 	touch $(STAMP)
 

@@ -190,7 +190,7 @@ def run(url: str, work: Path, rows: int, big: int, pandas_rows: int, repeat: int
     from upath import UPath
 
     from qudao.ingest import load_date
-    from qudao.ingest.testing import write_day, write_orders_csv
+    from qudao_testing.extracts import write_day, write_orders_csv
 
     landing = work / "landing"
     write_day(landing, D_UTF8, skip=["dealer_sales.orders", "dealer_sales.inventory"])

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import psycopg
 
-from qudao.generate import generate
 from qudao.warehouse.connection import warehouse, with_database
+from qudao_demo import generate
 
 FIRST = date(2026, 6, 1)
 

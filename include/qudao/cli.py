@@ -63,8 +63,12 @@ def _say(message: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from qudao.generate import generate
-
+    try:
+        from qudao_demo import generate
+    except ModuleNotFoundError as e:
+        if e.name != "qudao_demo":
+            raise
+        raise UsageError("needs the demo tools: make install, or uv pip install --no-deps -e tools") from e
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}")
     started = time.monotonic()
@@ -544,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("rollback", cmd_rollback, "restore the previously published marts")
     rp = add("republish", cmd_republish, "re-run the quality gate and publish for a date after a fix")
     rp.add_argument("--date", type=_date, required=True)
+    from qudao.metrics.cli import add_arguments as metrics_arguments, cmd_metrics
+
+    metrics_arguments(add("metrics", cmd_metrics, "the semantic layer: list metrics, query them from marts"))
     a = add("airflow", cmd_airflow, "run an airflow command with qudao's Airflow settings (e.g. standalone)")
     a.add_argument("args", nargs=argparse.REMAINDER)
     return p

@@ -265,7 +265,7 @@ def _published_marts(url: str) -> dict[str, list[tuple]]:
 
 
 def test_nightly_dag_on_celery_matches_the_local_run(networked_services: None, tmp_path: Path) -> None:
-    from qudao.generate import generate
+    from qudao_demo import generate
 
     landing = tmp_path / "landing"
     generate(str(landing), NIGHT, NIGHT, scale="small", seed=7)

@@ -25,7 +25,7 @@ DELIVERED, NOT_DELIVERED = date(2026, 2, 2), date(2026, 2, 3)
 
 
 def test_a_past_night_without_extracts_fails_fast(server_url: str, tmp_path: Path) -> None:
-    from qudao.generate import generate
+    from qudao_demo import generate
 
     landing = tmp_path / "landing"
     generate(landing, DELIVERED, DELIVERED, scale="small", seed=2)

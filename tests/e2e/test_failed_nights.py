@@ -58,7 +58,7 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, server_url: str, webhook) -> Iterator[dict]:
-    from qudao.generate import generate
+    from qudao_demo import generate
 
     tmp = tmp_path_factory.mktemp("failed-nights")
     landing = tmp / "landing"

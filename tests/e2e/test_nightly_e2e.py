@@ -74,7 +74,7 @@ def checksum(conn: psycopg.Connection, table: str) -> str:
 
 @pytest.fixture(scope="module")
 def night_runs(tmp_path_factory: pytest.TempPathFactory, server_url: str):
-    from qudao.generate import generate
+    from qudao_demo import generate
 
     tmp = tmp_path_factory.mktemp("e2e")
     landing = tmp / "landing"
@@ -131,7 +131,7 @@ def test_raw_rows_reconcile_with_the_files(night_runs):
 
 def test_marts_match_numbers_derived_from_the_extracts(night_runs):
     landing = night_runs["landing"]
-    from qudao.reference.regions import read_seed
+    from qudao_demo.regions import read_seed
 
     target_counties = sum(r["is_target"] == "true" for r in read_seed())
     partners = read_entity(landing, "crm", END, "partners")

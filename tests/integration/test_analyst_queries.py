@@ -56,10 +56,10 @@ def _as_user(url: str, user: str) -> str:
 @pytest.fixture(scope="module")
 def built_warehouse(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a database with two published nights; dropped afterwards."""
-    from qudao.generate import generate
     from qudao.ingest import load_date
     from qudao.publish import publish
     from qudao.transform import manifest_path, run_dbt
+    from qudao_demo import generate
 
     tmp = tmp_path_factory.mktemp("analysts")
     name = f"qudao_t_analysts_{uuid.uuid4().hex[:10]}"

@@ -19,7 +19,8 @@ import pytest
 
 from qudao.contracts import entity
 from qudao.ingest import load_date
-from qudao.ingest.testing import (
+from qudao.quality.sql_checks import load_checks
+from qudao_testing.extracts import (
     csv_bytes,
     day_rows,
     file_path,
@@ -28,7 +29,6 @@ from qudao.ingest.testing import (
     write_entity,
     xlsx_bytes,
 )
-from qudao.quality.sql_checks import load_checks
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from qudao.contracts import entity
 from qudao.ingest import load_date, missing_entities
-from qudao.ingest.testing import csv_bytes, day_rows, file_path, write_bytes, write_day, write_entity
+from qudao_testing.extracts import csv_bytes, day_rows, file_path, write_bytes, write_day, write_entity
 
 pytestmark = pytest.mark.integration
 
@@ -467,7 +467,7 @@ def test_a_server_error_during_copy_fails_that_file_only(db_url, conn, tmp_path,
     """Not the file's fault (here a constraint the warehouse adds): recorded, not quarantined, rest loads."""
     from upath import UPath
 
-    from qudao.ingest.testing import write_orders_csv
+    from qudao_testing.extracts import write_orders_csv
 
     write_day(tmp_path, D1, skip=["dealer_sales.orders"])
     write_orders_csv(UPath(file_path(tmp_path, ORDERS, D1)), rows, D1, skus=5)
@@ -493,7 +493,7 @@ def test_a_server_error_during_copy_fails_that_file_only(db_url, conn, tmp_path,
 def test_a_file_refused_after_many_rows_were_sent_leaves_none_of_them(db_url, conn, tmp_path):
     from upath import UPath
 
-    from qudao.ingest.testing import write_orders_csv
+    from qudao_testing.extracts import write_orders_csv
 
     write_day(tmp_path, D1, skip=["dealer_sales.orders"])
     path = write_orders_csv(UPath(file_path(tmp_path, ORDERS, D1)), 60_000, D1)

@@ -13,7 +13,7 @@ import pytest
 from upath import UPath
 
 from qudao.ingest import load_date
-from qudao.ingest.testing import write_day, write_orders_csv
+from qudao_testing.extracts import write_day, write_orders_csv
 
 pytestmark = pytest.mark.integration
 

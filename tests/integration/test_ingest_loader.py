@@ -12,7 +12,7 @@ from upath import UPath
 
 from qudao.contracts import entity
 from qudao.ingest import load_date
-from qudao.ingest.testing import day_rows, file_path, write_bytes, write_day, write_entity
+from qudao_testing.extracts import day_rows, file_path, write_bytes, write_day, write_entity
 
 pytestmark = pytest.mark.integration
 

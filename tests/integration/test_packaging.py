@@ -115,6 +115,9 @@ def test_the_wheel_ships_the_project_folders_and_nothing_local(installed: Instal
         assert name in names
     assert any(n.startswith("qudao/_project/expectations/marts/") for n in names)
     assert not [n for n in names if "/target/" in n or "/logs/" in n or "__pycache__" in n]
+    # the demo generator, the region seed builder and the test fixtures are tools, not production
+    assert not [n for n in names if n.startswith(("qudao/generate/", "qudao/reference/", "qudao_"))]
+    assert "qudao/ingest/testing.py" not in names
 
 
 def test_the_installed_package_finds_its_project_and_keeps_state_in_home(installed: Installed) -> None:
@@ -131,6 +134,15 @@ def test_the_installed_package_finds_its_project_and_keeps_state_in_home(install
         str(installed.home / ".qudao"),
         str(installed.home / ".qudao" / "landing"),
     ]
+
+
+def test_generate_without_the_demo_tools_says_how_to_get_them(installed: Installed) -> None:
+    done = installed.run("generate", "--landing", str(installed.home / "landing"))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "qudao generate: needs the demo tools: make install, or uv pip install --no-deps -e tools"
+    ]
+    assert not (installed.home / "landing").exists()
 
 
 def test_qudao_project_dir_wins_and_a_wrong_one_is_one_line(installed: Installed, tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from qudao.generate import generate
 from qudao.ingest import load_date
 from qudao.publish import PublishRefused, publish, rollback
 from qudao.quality import sql_checks
@@ -27,6 +26,7 @@ from qudao.status import published_rows
 from qudao.transform import run_dbt
 from qudao.warehouse.connection import with_database
 from qudao.warehouse.schema import ensure_schema
+from qudao_demo import generate
 
 pytestmark = pytest.mark.integration
 

@@ -28,8 +28,8 @@ STEPS = [
 
 
 def test_status_lines_are_at_most_100_characters(db_url: str, tmp_path: Path) -> None:
-    from qudao.generate import generate
     from qudao.ingest import load_date
+    from qudao_demo import generate
 
     landing = tmp_path / "landing"
     generate(landing, NIGHT, NIGHT, scale="small", seed=5)

@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 
 from qudao.contracts import ENTITIES
-from qudao.generate import generate
+from qudao_demo import generate
 
 START, END = date(2026, 11, 1), date(2026, 11, 14)  # 11-01 is a GB18030 day, 11-05 a BOM day
 

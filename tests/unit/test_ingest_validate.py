@@ -72,7 +72,7 @@ def test_fast_path_accepts_only_what_the_slow_path_accepts_unchanged(e):
 def _valid_row(e) -> list[str]:
     from datetime import date
 
-    from qudao.ingest.testing import day_rows
+    from qudao_testing.extracts import day_rows
 
     row = day_rows(date(2026, 11, 2))[e.qualified][0]
     return [str(row[c]) if row[c] is not None else "" for c in e.column_names]

@@ -36,7 +36,7 @@ def _sensor(landing: Path | str, night: date) -> WaitForExtractsSensor:
 
 
 def _landing_without_calls(tmp_path: Path, night: date) -> Path:
-    from qudao.generate import generate
+    from qudao_demo import generate
 
     landing = tmp_path / "landing"
     generate(landing, night, night, scale="small", seed=3)
@@ -77,7 +77,7 @@ def test_a_landing_zone_that_does_not_exist_fails_at_once(tmp_path: Path) -> Non
 
 
 def test_a_complete_past_night_succeeds(tmp_path: Path) -> None:
-    from qudao.generate import generate
+    from qudao_demo import generate
 
     landing = tmp_path / "landing"
     generate(landing, PAST, PAST, scale="small", seed=3)

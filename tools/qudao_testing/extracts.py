@@ -1,5 +1,7 @@
 """Small, valid extract files for tests and benchmarks of the loader (not the sample generator).
 
+Part of the development tools (``tools/``), never of the production package.
+
 ``day_rows`` makes a consistent little day (managers, products, partners, filings,
 visits, calls, orders, inventory); the ``write_*`` helpers put rows into a
 landing zone in any accepted format and encoding.

@@ -3,7 +3,7 @@
 Layout: ``<landing>/<source>/<YYYY-MM-DD>/<entity>.<ext>``. Each file is written under a
 temporary name and renamed when complete, so a watcher never sees half a file. What
 varies by day (encodings, XLSX days, gzip days, timestamp offsets) is decided in
-:mod:`qudao.generate.daily`, so a given ``(seed, scale)`` always writes the same bytes.
+:mod:`qudao_demo.daily`, so a given ``(seed, scale)`` always writes the same bytes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from qudao.contracts import ENTITIES, Entity
-from qudao.generate import daily
-from qudao.generate.world import SCALES, build_world
+from qudao_demo import daily
+from qudao_demo.world import SCALES, build_world
 
 Progress = Callable[[str], None]
 _BY_NAME = {e.qualified: e for e in ENTITIES}

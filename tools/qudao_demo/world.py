@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import accumulate
 
-from qudao.generate import vocab
-from qudao.reference.regions import read_seed
+from qudao_demo import vocab
+from qudao_demo.regions import read_seed
 
 DAY = 86_400
 HOUR = 3_600

@@ -4,7 +4,7 @@ Every county-level division becomes a row with its city and province. The channe
 target counties are a deterministic share of the counties in the provinces the
 channel works in; a company replaces the seed with its own list.
 
-    python -m qudao.reference.regions   # rewrites dbt_project/seeds/ref_regions.csv
+    python -m qudao_demo.regions   # rewrites dbt_project/seeds/ref_regions.csv
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
-from qudao.generate import vocab
-from qudao.generate.world import DAY, HOUR, RETENTION_DAYS, Partner, World
+from qudao_demo import vocab
+from qudao_demo.world import DAY, HOUR, RETENTION_DAYS, Partner, World
 
 Row = list[object]
 #: order lines waiting to be resent: due ordinal → (line fields …, new status, offset style)

@@ -1,1 +1,0 @@
-"""Reference data shipped with the project (regions)."""
