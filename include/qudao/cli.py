@@ -548,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("rollback", cmd_rollback, "restore the previously published marts")
     rp = add("republish", cmd_republish, "re-run the quality gate and publish for a date after a fix")
     rp.add_argument("--date", type=_date, required=True)
-    from qudao.metrics.cli import add_arguments as metrics_arguments, cmd_metrics
+    from qudao.metrics.cli import add_arguments as metrics_arguments
+    from qudao.metrics.cli import cmd_metrics
 
     metrics_arguments(add("metrics", cmd_metrics, "the semantic layer: list metrics, query them from marts"))
     a = add("airflow", cmd_airflow, "run an airflow command with qudao's Airflow settings (e.g. standalone)")
