@@ -76,7 +76,7 @@ def _as_datetime(value: date | None, end: bool = False) -> datetime | None:
 
 def _plain(value: Any) -> Any:
     """A day-truncated timestamp (``metric_time__week``, …) as the date it stands for."""
-    if isinstance(value, datetime) and value.time() == datetime.min.time() and value.tzinfo is None:
+    if isinstance(value, datetime) and value.time() == datetime.min.time():  # in the session's time zone
         return value.date()
     return value
 
@@ -92,7 +92,9 @@ class Metrics:
         from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
 
         self.url = url
-        manifest = parse_manifest_from_dbt_generated_manifest(json.dumps(published(semantic_manifest_json())))
+        raw = published(semantic_manifest_json())
+        self.names = frozenset(m["name"] for m in raw.get("metrics", []))
+        manifest = parse_manifest_from_dbt_generated_manifest(json.dumps(raw))
         self._engine = MetricFlowEngine(SemanticManifestLookup(manifest), _PostgresPlanOnly())  # type: ignore[arg-type]
 
     def list(self, with_dimensions: bool = True) -> list[MetricInfo]:
@@ -114,11 +116,18 @@ class Metrics:
         limit: int | None = None,
     ) -> str:
         """The SQL MetricFlow compiles the question into."""
-        from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
+        from metricflow.engine.metricflow_engine import MetricFlowQueryRequest, OutputColumnOrderMode
         from metricflow_semantics.errors.error_classes import MetricFlowException
 
         if not metrics:
             raise MetricsError("name at least one metric (qudao metrics list shows them)")
+        unknown = [m for m in metrics if m not in self.names]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(self.names), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else " (qudao metrics list shows them)"
+            raise MetricsError(f"unknown metric {unknown[0]!r}{hint}")
         if start and end and end < start:
             raise MetricsError(f"--end {end} is before --start {start}")
         request = MetricFlowQueryRequest.create(
@@ -129,6 +138,7 @@ class Metrics:
             time_constraint_end=_as_datetime(end, end=True),
             order_by_names=list(order_by) or list(group_by) or None,
             limit=limit,
+            output_column_order_mode=OutputColumnOrderMode.INPUT_ORDER,
         )
         try:
             return self._engine.explain(request).sql_statement.sql
@@ -157,6 +167,19 @@ class Metrics:
 
 
 def _summary(message: str) -> str:
-    """MetricFlow's message without its long context blocks (the first few lines)."""
-    lines = [line.rstrip() for line in message.strip().splitlines() if line.strip()]
-    return " ".join(line.strip() for line in lines[:6])[:600]
+    """MetricFlow's first error in one line: what is wrong, with what input, and its suggestions."""
+    import re
+
+    text = message.split("Error #2:")[0]
+    what = re.search(r"Message:\s*(.+?)(?:\n\s*\n|Common issues|Suggestions:|Query Input:|$)", text, re.S)
+    given = re.search(r"Query Input:\s*(.+?)\n\s*\n", text, re.S)
+    hints = re.search(r"Suggestions:\s*(\[.*?\])", text, re.S)
+    if not what:
+        lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+        return " ".join(lines[:3])[:400]
+    out = " ".join(what.group(1).split()).rstrip(".:")
+    if given:
+        out += f": {' '.join(given.group(1).split())}"
+    if hints:
+        out += f" (did you mean one of {' '.join(hints.group(1).split())})"
+    return out[:600]
