@@ -20,7 +20,6 @@ before. Backups of the last :data:`KEEP_BACKUPS` publishes are kept.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -31,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from qudao.constants import CANDIDATE_SCHEMA, PUBLISHED_SCHEMA
+from qudao.ledger import gates, publishes
 from qudao.ledger.migrate import ensure_current
 from qudao.night_inputs import fingerprints
 from qudao.quality.manifest import CandidateModel, candidate_models
@@ -39,17 +39,6 @@ log = logging.getLogger(__name__)
 
 KEEP_BACKUPS = 7  # rollbacks possible: one week of nightly publishes
 BI_ROLE = "bi_reader"
-
-#: keep the backups of the latest KEEP_BACKUPS publishes (refused and failed ones do not count)
-_PRUNE_BACKUPS = """
-delete from ops.publish_backup where publish_id < (
-    select coalesce(min(publish_id), 0) from (
-        select publish_id from ops.publish_log
-        where status in ('published', 'rolled_back', 'publishing')
-        order by publish_id desc limit %s
-    ) kept
-)
-"""
 
 
 class PublishRefused(RuntimeError):
@@ -125,50 +114,6 @@ def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[st
         " where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum",
         (f"{schema}.{table}",),
     ).fetchall()
-
-
-def _gate_problems(conn: psycopg.Connection, run_id: str, dates: list[date]) -> tuple[str, list[str]]:
-    """Why ``run_id`` may not publish ``dates`` ('' when it may) and its error failures.
-
-    Per date, the latest gate run of each stage counts (a gate re-run after a fix
-    replaces the earlier verdict; a full ``all`` run replaces earlier partial ones);
-    one of them must have checked the candidate marts.
-    """
-    latest = conn.execute(
-        "select distinct on (business_date, stage) business_date, stage, passed, finished_at"
-        " from ops.gate_runs where run_id = %s and business_date = any(%s)"
-        " order by business_date, stage, finished_at desc",
-        (run_id, dates),
-    ).fetchall()
-    full = {d: at for d, stage, _, at in latest if stage == "all"}
-    latest = [r for r in latest if r[1] == "all" or r[0] not in full or r[3] > full[r[0]]]
-    checked = {d for d, stage, _, _ in latest if stage in ("candidate", "all")}
-    unchecked = [d for d in dates if d not in checked]
-    failures = [
-        r[0]
-        for d, stage, passed, finished_at in latest
-        if not passed
-        for r in conn.execute(
-            "select suite || ' :: ' || check_name || ' — observed ' || coalesce(observed, '?')"
-            " from ops.quality_results where run_id = %s and business_date = %s and checked_at = %s"
-            " and severity = 'error' and not passed order by suite, check_name",
-            (run_id, d, finished_at),
-        ).fetchall()
-    ]
-    failed_gates = [f"{d} ({stage})" for d, stage, passed, _ in latest if not passed]
-    if failed_gates:
-        return (
-            f"quality gate failed for run {run_id} on {', '.join(failed_gates)}:"
-            f" {len(failures)} error checks",
-            failures,
-        )
-    if unchecked:
-        return (
-            f"no quality gate results of the candidate marts for run {run_id} on "
-            f"{', '.join(map(str, unchecked))}",
-            [],
-        )
-    return "", []
 
 
 def _sync_comments(conn: psycopg.Connection, table: str) -> None:
@@ -276,14 +221,7 @@ def _apply(
         else sql.SQL("")
     )
     params: tuple[Any, ...] = (keys,) if model.date_column else ()
-    conn.execute(
-        sql.SQL(
-            "insert into ops.publish_backup (publish_id, table_name, row_data)"
-            " select %s, %s, to_jsonb(t) from {} t"
-        ).format(pub)
-        + where,
-        (publish_id, table, *params),
-    )
+    publishes.backup(conn, publish_id, table, sql.SQL("select * from {}").format(pub) + where, params)
     deleted = conn.execute(sql.SQL("delete from {}").format(pub) + where, params).rowcount
     inserted = conn.execute(
         sql.SQL("insert into {} ({}) select {} from {}").format(pub, cols, cols, cand) + where, params
@@ -327,20 +265,11 @@ def _apply_keys(
     )
     conn.execute("analyze pg_temp._qudao_affected")
     in_affected = sql.SQL("({}) in (select {} from pg_temp._qudao_affected)").format(keys, keys)
-    conn.execute(
-        sql.SQL(
-            "insert into ops.publish_backup (publish_id, table_name, row_data)"
-            " select %s, %s, to_jsonb(a) from pg_temp._qudao_affected a"
-        ),
-        (publish_id, f"{model.name}#written"),
+    publishes.backup(
+        conn, publish_id, f"{model.name}#written", sql.SQL("select * from pg_temp._qudao_affected")
     )
-    conn.execute(
-        sql.SQL(
-            "insert into ops.publish_backup (publish_id, table_name, row_data)"
-            " select %s, %s, to_jsonb(t) from {} t where "
-        ).format(pub)
-        + in_affected,
-        (publish_id, model.name),
+    publishes.backup(
+        conn, publish_id, model.name, sql.SQL("select * from {} where ").format(pub) + in_affected
     )
     deleted = conn.execute(sql.SQL("delete from {} where ").format(pub) + in_affected).rowcount
     inserted = conn.execute(
@@ -403,14 +332,7 @@ class NightScope:
 
 def published_nights(conn: psycopg.Connection) -> list[date]:
     """The business dates of the publishes in force (not refused, failed or rolled back)."""
-    if conn.execute("select to_regclass('ops.publish_log') is null").fetchone()[0]:
-        return []  # a warehouse nothing was ever published from
-    rows = conn.execute(
-        "select distinct d::date from ops.publish_log l, jsonb_array_elements_text("
-        "coalesce(l.tables -> 'dates', jsonb_build_array(l.business_date::text))) d"
-        " where l.status = 'published' order by 1"
-    ).fetchall()
-    return [d for (d,) in rows]
+    return publishes.published_nights(conn)
 
 
 def night_scope(url: str, business_date: date) -> NightScope:
@@ -449,44 +371,26 @@ def publish(
                 f" ({', '.join(map(str, later))}) could make marts older than they are:"
                 f" rebuild and publish them together (qudao republish --date {dates[0]})"
             )
-            conn.execute(
-                "insert into ops.publish_log (run_id, business_date, status, tables)"
-                " values (%s, %s, 'refused', %s)",
-                (run_id, dates[-1], json.dumps({"reason": reason})),
-            )
+            publishes.log_publish(conn, run_id, dates[-1], "refused", {"reason": reason})
             raise PublishRefused(reason)
         if require_gate:
-            reason, failures = _gate_problems(conn, run_id, dates)
+            reason, failures = gates.gate_problems(conn, run_id, dates)
             if reason:
-                conn.execute(
-                    "insert into ops.publish_log (run_id, business_date, status, tables)"
-                    " values (%s, %s, 'refused', %s)",
-                    (run_id, dates[-1], json.dumps({"reason": reason, "failures": failures[:50]})),
-                )
+                doc = {"reason": reason, "failures": failures[:50]}
+                publishes.log_publish(conn, run_id, dates[-1], "refused", doc)
                 raise PublishRefused(reason, failures)
         try:
             with conn.transaction():
                 conn.execute("set local lock_timeout = '60s'")
                 conn.execute("select pg_advisory_xact_lock(hashtext('qudao.publish'))")
-                publish_id = conn.execute(
-                    "insert into ops.publish_log (run_id, business_date, status, tables)"
-                    " values (%s, %s, 'publishing', '{}') returning publish_id",
-                    (run_id, dates[-1]),
-                ).fetchone()[0]
+                publish_id = publishes.log_publish(conn, run_id, dates[-1], "publishing", {})
                 tables = {m.name: _apply(conn, publish_id, m, dates) for m in models}
                 doc = {"dates": [d.isoformat() for d in dates], "tables": tables}
-                conn.execute(
-                    "update ops.publish_log set status = 'published', tables = %s, inputs = %s"
-                    " where publish_id = %s",
-                    (json.dumps(doc), json.dumps(fingerprints(conn, dates)), publish_id),
-                )
-                conn.execute(_PRUNE_BACKUPS, (KEEP_BACKUPS,))
+                publishes.mark_published(conn, publish_id, doc, fingerprints(conn, dates))
+                publishes.prune_backups(conn, KEEP_BACKUPS)
         except Exception as exc:  # everything was rolled back: say so in the log, then fail
-            conn.execute(
-                "insert into ops.publish_log (run_id, business_date, status, tables)"
-                " values (%s, %s, 'failed', %s)",
-                (run_id, dates[-1], json.dumps({"reason": f"{type(exc).__name__}: {exc}"[:2000]})),
-            )
+            doc = {"reason": f"{type(exc).__name__}: {exc}"[:2000]}
+            publishes.log_publish(conn, run_id, dates[-1], "failed", doc)
             raise
     result = PublishResult(publish_id, run_id, dates, tables)
     for line in result.lines():
@@ -500,18 +404,11 @@ def rollback(url: str) -> RollbackResult:
         ensure_current(conn)
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext('qudao.publish'))")
-            row = conn.execute(
-                "select publish_id, run_id, tables from ops.publish_log where status = 'published'"
-                " order by publish_id desc limit 1"
-            ).fetchone()
+            row = publishes.latest_in_force(conn)
             if row is None:
                 raise RuntimeError("nothing to roll back: no publish in force")
             publish_id, run_id, doc = row
-            later = conn.execute(
-                "select count(*) from ops.publish_log where publish_id > %s"
-                " and status in ('published', 'rolled_back')",
-                (publish_id,),
-            ).fetchone()[0]
+            later = publishes.publishes_after(conn, publish_id)
             if later >= KEEP_BACKUPS:
                 raise RuntimeError(f"publish {publish_id} is older than the {KEEP_BACKUPS} kept backups")
             restored: dict[str, int] = {}
@@ -520,16 +417,8 @@ def rollback(url: str) -> RollbackResult:
                 if t.get("mode") == "keys":
                     keys = sql.SQL(", ").join(sql.Identifier(k) for k in t["unique_key"])
                     conn.execute(
-                        sql.SQL(
-                            "delete from {pub} where ({k}) in (select {r} from ops.publish_backup b,"
-                            " jsonb_populate_record(null::{pub}, b.row_data) r"
-                            " where b.publish_id = %s and b.table_name = %s)"
-                        ).format(
-                            pub=pub,
-                            k=keys,
-                            r=sql.SQL(", ").join(
-                                sql.SQL("r.{}").format(sql.Identifier(k)) for k in t["unique_key"]
-                            ),
+                        sql.SQL("delete from {pub} where ({k}) in (select {k} from ({saved}) r)").format(
+                            pub=pub, k=keys, saved=publishes.saved_rows(pub)
                         ),
                         (publish_id, f"{table}#written"),
                     )
@@ -544,15 +433,9 @@ def rollback(url: str) -> RollbackResult:
                 else:
                     conn.execute(sql.SQL("delete from {}").format(pub))
                 restored[table] = conn.execute(
-                    sql.SQL(
-                        "insert into {} select (jsonb_populate_record(null::{}, row_data)).*"
-                        " from ops.publish_backup where publish_id = %s and table_name = %s"
-                    ).format(pub, pub),
-                    (publish_id, table),
+                    sql.SQL("insert into {} ").format(pub) + publishes.saved_rows(pub), (publish_id, table)
                 ).rowcount
-            conn.execute(
-                "update ops.publish_log set status = 'rolled_back' where publish_id = %s", (publish_id,)
-            )
+            publishes.mark_rolled_back(conn, publish_id)
     return RollbackResult(publish_id, run_id, [date.fromisoformat(d) for d in doc.get("dates", [])], restored)
 
 
@@ -608,10 +491,8 @@ class RepublishResult:
 
 def _log_refused(url: str, run_id: str, business_date: date, reason: str, failures: list[str]) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "insert into ops.publish_log (run_id, business_date, status, tables)"
-            " values (%s, %s, 'refused', %s)",
-            (run_id, business_date, json.dumps({"reason": reason, "failures": failures[:50]})),
+        publishes.log_publish(
+            conn, run_id, business_date, "refused", {"reason": reason, "failures": failures[:50]}
         )
 
 
@@ -676,11 +557,7 @@ def published_state(url: str) -> list[PublishedTable]:
             ).fetchall()
         ]
         for table in tables:
-            last = conn.execute(
-                "select publish_id, run_id, published_at, tables -> 'tables' -> %s from ops.publish_log"
-                " where status = 'published' and tables -> 'tables' ? %s order by publish_id desc limit 1",
-                (table, table),
-            ).fetchone()
+            last = publishes.last_of_table(conn, table)
             pub = _ident(PUBLISHED_SCHEMA, table)
             rows = conn.execute(sql.SQL("select count(*) from {}").format(pub)).fetchone()[0]
             date_column = last[3].get("date_column") if last else None

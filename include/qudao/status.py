@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import psycopg
 
+from qudao.ledger import gates, manifest, publishes
+from qudao.ledger import runs as ledger_runs
 from qudao.warehouse.schema import ensure_schema
 
 #: no status line is wider than this: long values continue on indented lines (only a single
@@ -55,40 +57,10 @@ def status_lines(url: str, limit: int = 10) -> list[str]:
     """Human-readable status of the platform, newest first; no line wider than :data:`WIDTH`."""
     with psycopg.connect(url) as conn:
         ensure_schema(conn)
-        runs = conn.execute(
-            """
-            select business_date, max(logged_at)::timestamp(0) as last_step_at, run_id,
-                   string_agg(step || '=' || status, ' ' order by logged_at) as steps
-            from ops.run_log group by business_date, run_id
-            order by max(logged_at) desc limit %s
-            """,
-            (limit,),
-        ).fetchall()
-        loads = conn.execute(
-            """
-            select source || '.' || entity as entity, status,
-                   rows_in, rows_loaded, rows_rejected, file_name, business_date
-            from ops.load_manifest
-            where business_date = (select max(business_date) from ops.load_manifest)
-            order by source, entity, load_id
-            """
-        ).fetchall()
-        gate = []
-        if conn.execute("select to_regclass('ops.gate_runs')").fetchone()[0] is not None:
-            gate = conn.execute(
-                """
-                select business_date, stage, case when passed then 'passed' else 'FAILED' end,
-                       errors, warnings, checks, finished_at::timestamp(0), data_docs_path
-                from ops.gate_runs order by finished_at desc limit 3
-                """
-            ).fetchall()
-        published = conn.execute(
-            """
-            select business_date, status, published_at::timestamp(0), run_id
-            from ops.publish_log order by publish_id desc limit %s
-            """,
-            (limit,),
-        ).fetchall()
+        runs = ledger_runs.recent_runs(conn, limit)
+        loads = manifest.latest_date_files(conn)
+        gate = gates.recent_gates(conn, 3)
+        published = publishes.recent(conn, limit)
     out = ["Recent nightly runs (ops.run_log), each with its steps:"]
     headers = ("business_date", "last_step_at", "run_id")
     out += _table(runs, headers, lambda r: _wrap(r[3])) if runs else ["  none yet"]

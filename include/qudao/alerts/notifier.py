@@ -151,7 +151,9 @@ class QudaoAlertNotifier(BaseNotifier):
         return conn
 
     def _facts(self, conn: Any, ev: Any) -> tuple[Any, dict[str, Any] | None]:
-        from qudao.alerts.facts import NightFacts, business_date_of_run, night_facts, open_failure
+        from qudao.alerts.facts import NightFacts, night_facts
+        from qudao.ledger.alerts import open_failure
+        from qudao.ledger.runs import business_date_of_run
 
         facts, previous = NightFacts(), None
         try:
@@ -189,7 +191,7 @@ class QudaoAlertNotifier(BaseNotifier):
     def _alerted(conn: Any, ev: Any) -> bool:
         """Whether the ledger (``ops.alert_log``, else the local file) has a failure alert of the run."""
         from qudao.alerts import local_ledger
-        from qudao.alerts.facts import run_already_alerted
+        from qudao.ledger.alerts import run_already_alerted
 
         if conn is not None:
             return run_already_alerted(conn, ev.dag_id, ev.run_id, ev.clear_number)
@@ -205,7 +207,7 @@ class QudaoAlertNotifier(BaseNotifier):
 
     def _claim(self, conn: Any, alert: Any) -> bool:
         from qudao.alerts import local_ledger
-        from qudao.alerts.facts import claim
+        from qudao.ledger.alerts import claim
 
         try:
             if conn is None:
@@ -216,7 +218,7 @@ class QudaoAlertNotifier(BaseNotifier):
             return True
 
     def _record(self, conn: Any, alert: Any, channels: dict[str, str]) -> None:
-        from qudao.alerts.facts import record_delivery
+        from qudao.ledger.alerts import record_delivery
 
         try:
             record_delivery(conn, alert.dedupe_key, channels)

@@ -9,6 +9,8 @@ from typing import Literal
 
 import psycopg
 
+from qudao.ledger.gates import record_gate
+
 Severity = Literal["error", "warn"]
 
 
@@ -70,37 +72,6 @@ class GateResult:
 
 
 def record(conn: psycopg.Connection, gate: GateResult) -> None:
-    """Write every check result to ``ops.quality_results`` and a summary to ``ops.gate_runs``."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            "insert into ops.quality_results (run_id, business_date, suite, check_name, severity, passed,"
-            " observed, expected, detail) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    gate.run_id,
-                    gate.business_date,
-                    r.suite,
-                    r.check_name,
-                    r.severity,
-                    r.passed,
-                    r.observed,
-                    r.expected,
-                    r.detail,
-                )
-                for r in gate.results
-            ],
-        )
-        cur.execute(
-            "insert into ops.gate_runs (run_id, business_date, stage, passed, checks, errors, warnings,"
-            " data_docs_path) values (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                gate.run_id,
-                gate.business_date,
-                gate.stage,
-                gate.passed,
-                len(gate.results),
-                len(gate.failures),
-                len(gate.warnings),
-                str(gate.data_docs_path) if gate.data_docs_path else None,
-            ),
-        )
+    """Write every check result and the gate run's summary to the ledger (``ledger.gates``)."""
+    docs = str(gate.data_docs_path) if gate.data_docs_path else None
+    record_gate(conn, gate.run_id, gate.business_date, gate.stage, gate.results, docs)

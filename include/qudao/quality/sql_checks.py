@@ -13,6 +13,7 @@ from psycopg import sql
 
 from qudao.constants import CANDIDATE_SCHEMA
 from qudao.contracts import ENTITIES
+from qudao.ledger import manifest
 from qudao.quality.results import CheckResult
 from qudao.quality.suites import Suite
 
@@ -26,12 +27,7 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
     no longer blocks the night.
     """
     out: list[CheckResult] = []
-    rows = conn.execute(
-        "select load_id, source, entity, file_name, status, rows_in, rows_loaded, rows_rejected, error,"
-        " lines_in, coalesce(lines_blank, 0) + coalesce(lines_continued, 0)"
-        " from ops.load_manifest where business_date = %s and superseded_at is null order by load_id",
-        (business_date,),
-    ).fetchall()
+    rows = manifest.current_files(conn, business_date)
     out += [
         _no_files(
             rows,
@@ -60,11 +56,7 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
         share = rejected / rows_in if rows_in else 0.0
         reasons = ""
         if rejected:
-            top = conn.execute(
-                "select reason, count(*) from ops.rejected_rows where load_id = %s"
-                " group by reason order by count(*) desc, reason limit 3",
-                (load_id,),
-            ).fetchall()
+            top = manifest.top_reject_reasons(conn, load_id)
             reasons = "; ".join(f"{n}× {reason}" for reason, n in top)
         out.append(
             CheckResult(
@@ -81,9 +73,7 @@ def load_checks(conn: psycopg.Connection, business_date: date, reject_threshold:
         in_raw = conn.execute(
             sql.SQL("select count(*) from {} where _load_id = %s").format(table), (load_id,)
         ).fetchone()[0]
-        in_rejects = conn.execute(
-            "select count(*) from ops.rejected_rows where load_id = %s", (load_id,)
-        ).fetchone()[0]
+        in_rejects = manifest.rejected_count(conn, load_id)
         # lines is null for loads made before physical lines were counted
         lines_ok = lines is None or lines == rows_in + no_record
         ok = in_raw == loaded and rows_in == loaded + rejected and in_rejects == rejected and lines_ok
@@ -147,11 +137,7 @@ def raw_freshness(conn: psycopg.Connection, suite: Suite, d: date) -> CheckResul
     source, entity = suite.options["entity"].split(".", 1)
     contract = next((e for e in ENTITIES if e.qualified == suite.options["entity"]), None)
     snapshot = contract.snapshot if contract else False
-    files = conn.execute(
-        "select count(*) from ops.load_manifest where business_date = %s and source = %s and entity = %s"
-        " and status in ('loaded', 'skipped_duplicate') and superseded_at is null",
-        (d, source, entity),
-    ).fetchone()[0]
+    files = manifest.current_deliveries(conn, d, source, entity)
     required = suite.options.get("required", True)
     return CheckResult(
         suite.name,
