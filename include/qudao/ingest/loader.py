@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import gzip
 import logging
+import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -25,6 +27,7 @@ from upath import UPath
 from qudao.config import settings
 from qudao.constants import BUSINESS_TZ_NAME
 from qudao.contracts import SOURCES, Entity
+from qudao.ingest.columnar import ColumnarLoad
 from qudao.ingest.errors import FileRefused
 from qudao.ingest.foreign_keys import ForeignKeys
 from qudao.ingest.formats.csv_files import CsvFile, feed_csv
@@ -48,6 +51,10 @@ from qudao.ledger import loads
 from qudao.warehouse.schema import ensure_schema, raw_brin_indexes
 
 log = logging.getLogger("qudao.ingest")
+
+#: CSV files whose header names only contract columns (any order) take the columnar path
+#: (:mod:`qudao.ingest.columnar`); tests turn it off to compare it with the row path
+COLUMNAR = True
 
 __all__ = ["FileResult", "LoadReport", "load_date", "load_file", "summarize_raw"]
 
@@ -238,22 +245,16 @@ def _copy_file(
             sql.Identifier(entity.raw_table), sql.SQL(", ").join(map(sql.Identifier, targets))
         )
         fks = ForeignKeys(conn, entity, plan)  # before the COPY: it holds the connection
-        with conn.cursor() as cur:
-            with cur.copy(statement, writer=CopySender(cur)) as copy:
-                sink = RowSink(fks, plan, copy, suffix, reject_prefix)
-                if csv_file is not None:
-                    feed_csv(sink, csv_file)
-                elif xlsx_body is not None:
-                    feed_xlsx(sink, xlsx_body)
-                else:
-                    extra_cols, never = feed_jsonl(sink, entity, path, gz=fmt == "jsonl.gz")
-                    required_never = [n for n in never if entity.column(n).required or n in entity.key]
-                    if required_never:
-                        missing = ", ".join(required_never)
-                        raise FileRefused(f"{path.name}: required columns missing: {missing}")
-                    missing_optional = never
-                sink.finish()
-            copied = cur.rowcount
+        if csv_file is not None and COLUMNAR and not plan.projected:
+            sink, copied = _copy_columnar(
+                conn, entity, csv_file, fks, plan, statement, suffix, reject_prefix, bd, load_id
+            )
+        else:
+            sink, copied, jsonl_columns = _copy_rows(
+                conn, entity, path, fmt, csv_file, xlsx_body, fks, plan, statement, suffix, reject_prefix
+            )
+            if jsonl_columns is not None:
+                extra_cols, missing_optional = jsonl_columns
         if copied != sink.rows_loaded:
             raise psycopg.DataError(f"COPY took {copied} rows, {sink.rows_loaded} were sent")
         sink.rejects.seek(0)
@@ -271,6 +272,88 @@ def _copy_file(
             csv_file.close()
         if xlsx_body is not None and hasattr(xlsx_body, "close"):
             xlsx_body.close()  # type: ignore[union-attr]
+
+
+def _copy_columnar(
+    conn: psycopg.Connection,
+    entity: Entity,
+    csv_file: CsvFile,
+    fks: ForeignKeys,
+    plan: RowPlan,
+    text_statement: sql.Composed,
+    suffix: str,
+    reject_prefix: str,
+    bd: date,
+    load_id: int,
+) -> tuple[RowSink, int]:
+    """A CSV in two COPY streams of one transaction: binary for the columnar rows, then text for the rest.
+
+    The rows the columnar checks send the long way (and chunks with quotes) are spooled
+    as COPY text while the binary stream runs, then sent in a second COPY.
+    """
+    spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed below
+        max_size=8 << 20, mode="w+", encoding="utf-8"
+    )
+    try:
+        with conn.cursor() as cur:
+            sink = RowSink(fks, plan, spool, suffix, reject_prefix)  # type: ignore[arg-type]
+            with cur.copy(_binary_statement(entity, plan), writer=CopySender(cur)) as copy:
+                binary = ColumnarLoad(sink, copy, bd, load_id)
+                feed_csv(sink, csv_file, binary)
+                sink.finish()
+                binary.close()
+            copied = cur.rowcount
+            spool.seek(0)
+            with cur.copy(text_statement, writer=CopySender(cur)) as copy:
+                while block := spool.read(1 << 20):
+                    copy.write(block)
+            copied += max(cur.rowcount, 0)
+        return sink, copied
+    finally:
+        spool.close()
+
+
+def _binary_statement(entity: Entity, plan: RowPlan) -> sql.Composed:
+    targets = [*plan.column_names, "_line_number", "_business_date", "_load_id"]
+    return sql.SQL("copy raw.{} ({}) from stdin (format binary)").format(
+        sql.Identifier(entity.raw_table), sql.SQL(", ").join(map(sql.Identifier, targets))
+    )
+
+
+def _copy_rows(
+    conn: psycopg.Connection,
+    entity: Entity,
+    path: UPath,
+    fmt: str,
+    csv_file: CsvFile | None,
+    xlsx_body: Iterable[tuple[int, list[Any]]] | None,
+    fks: ForeignKeys,
+    plan: RowPlan,
+    statement: sql.Composed,
+    suffix: str,
+    reject_prefix: str,
+) -> tuple[RowSink, int, tuple[list[str], list[str]] | None]:
+    """The row path: one COPY text stream, every row checked in Python.
+
+    Returns the sink, the rows COPY took and, for JSON Lines, (extra keys, optional columns never seen).
+    """
+    jsonl_columns = None
+    with conn.cursor() as cur:
+        with cur.copy(statement, writer=CopySender(cur)) as copy:
+            sink = RowSink(fks, plan, copy, suffix, reject_prefix)
+            if csv_file is not None:
+                feed_csv(sink, csv_file)
+            elif xlsx_body is not None:
+                feed_xlsx(sink, xlsx_body)
+            else:
+                extra_cols, never = feed_jsonl(sink, entity, path, gz=fmt == "jsonl.gz")
+                required_never = [n for n in never if entity.column(n).required or n in entity.key]
+                if required_never:
+                    missing = ", ".join(required_never)
+                    raise FileRefused(f"{path.name}: required columns missing: {missing}")
+                jsonl_columns = (extra_cols, never)
+            sink.finish()
+        return sink, cur.rowcount, jsonl_columns
 
 
 def _no_rows(fmt: str, scan: Prescan, path: UPath) -> bool:
@@ -339,8 +422,14 @@ def load_date(
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
         grown: dict[str, Entity] = {}
-        for entity, path in delivered_files(landing, business_date, sources):
-            res = load_file(conn, landing, entity, path, business_date, threshold)
+        delivered = delivered_files(landing, business_date, sources)
+        per_entity = Counter(e.qualified for e, _ in delivered)
+        for entity, path in delivered:
+            if per_entity[entity.qualified] > 1:
+                names = [p.name for e, p in delivered if e.qualified == entity.qualified]
+                res = refuse_ambiguous(conn, entity, path, names, business_date)
+            else:
+                res = load_file(conn, landing, entity, path, business_date, threshold)
             report.files.append(res)
             if res.status == "loaded":
                 grown[entity.raw_table] = entity
@@ -359,6 +448,31 @@ def load_date(
             if progress is not None:
                 progress(f"unexpected file {name}: no contract entity has that name; not loaded")
     return report
+
+
+def refuse_ambiguous(
+    conn: psycopg.Connection, entity: Entity, path: UPath, names: Sequence[str], business_date: date
+) -> FileResult:
+    """Refuse one of several files delivering one entity for one date (``orders.csv`` and ``orders.xlsx``).
+
+    Loading both would load the entity twice; which one is meant only the sender knows.
+    Every one of them is refused and recorded, none is loaded or moved: the sender (or
+    operator) removes the file that is not meant and the date is loaded again.
+    """
+    started = time.monotonic()
+    res = FileResult(entity.source, entity.name, str(path), "refused")
+    res.error = (
+        f"{path.name}: refused: {' and '.join(names)} both deliver {entity.qualified} for "
+        f"{business_date.isoformat()}; one file per entity and date, so none of them was loaded "
+        "(remove the one not meant, then load the date again)"
+    )
+    log.error("refused %s: %s", path, res.error)
+    size = path.stat().st_size if hasattr(path, "stat") else 0
+    res.load_id = loads.mark_refused(
+        conn, _facts(entity, path, business_date, res, size), res.error, None, time.monotonic() - started
+    )
+    res.seconds = time.monotonic() - started
+    return res
 
 
 def _record_unexpected(

@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from upath import UPath
 
+from qudao.ingest.columnar import ColumnarLoad
 from qudao.ingest.errors import FileRefused
 from qudao.ingest.header import normalise_header
 from qudao.ingest.prescan import CHUNK_BYTES
@@ -109,7 +110,7 @@ class CsvFile:
             self._raw.close()
 
 
-def feed_csv(sink: RowSink, f: CsvFile) -> None:
+def feed_csv(sink: RowSink, f: CsvFile, columnar: ColumnarLoad | None = None) -> None:
     """The hot loop: whole-record chunks → csv.reader → one regex per row → COPY text."""
     plan = sink.plan
     fast = plan.fast
@@ -127,7 +128,10 @@ def feed_csv(sink: RowSink, f: CsvFile) -> None:
         lines = chunk.lines
         base = chunk.first_line
         if not projected and not chunk.quoted:
-            _feed_plain_lines(sink, lines, base)
+            if columnar is not None:
+                columnar.feed(lines, base)
+            else:
+                _feed_plain_lines(sink, lines, base)
             continue
         reader = csv.reader(lines)
         prev = 0

@@ -1,0 +1,218 @@
+"""The columnar path: whole chunks of CSV lines checked as Arrow arrays and sent as binary COPY.
+
+For a chunk with no quote character (a record is a line, its fields split at commas)
+the checks of :mod:`qudao.ingest.validate`'s fast path run as vectorised masks over
+the chunk's columns (``pyarrow.compute``): width, required values, enums, patterns,
+ranges, shapes of numbers, dates and timestamps, and the foreign keys. Rows that pass
+are cast to the raw table's types and encoded as PostgreSQL binary COPY (``pgpq``);
+the server parses nothing. Rows that fail any mask take the row path
+(:class:`~qudao.ingest.sink.RowSink`), which names the exact reason or normalises the
+value (``" 5"`` → ``5``): a mask only ever sends a row the long way, never decides
+a reject, so every reject reason is the row path's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import pgpq
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from qudao.constants import BUSINESS_TZ_NAME
+from qudao.contracts import Column
+from qudao.ingest.sink import RowSink
+from qudao.ingest.validate import DATE_RE, TIMESTAMP_RE, RowPlan, fast_value_regex
+
+#: naive timestamps of years before this take the row path: the business time zone's
+#: offset has been constant since 1991, before it PostgreSQL's and Arrow's rules may differ
+FIXED_OFFSET_SINCE = "1992"
+_OFFSET_AT_END = r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+_NEVER = "(?!)"
+
+Mask = Callable[[pa.StringArray], pa.BooleanArray]
+Cast = Callable[[pa.StringArray], pa.Array]
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "int": pa.int32(),
+    "numeric": pa.decimal128(14, 2),
+    "date": pa.date32(),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+}
+
+
+def _regex_mask(pattern: str) -> Mask:
+    """Full match of ``pattern``; a pattern RE2 cannot compile sends every value the row path."""
+    full = f"^(?:{pattern})$"
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), full)
+    except pa.ArrowInvalid:
+        return _all(False)
+    return lambda col: pc.match_substring_regex(col, full)
+
+
+def _all(value: bool) -> Mask:
+    return lambda col: pa.array([value] * len(col), pa.bool_())
+
+
+def _and(*masks: Mask) -> Mask:
+    def both(col: pa.StringArray) -> pa.BooleanArray:
+        out = masks[0](col)
+        for m in masks[1:]:
+            out = pc.and_(out, m(col))
+        return out
+
+    return both
+
+
+def column_mask(col: Column, required: bool) -> Mask:
+    """Which values the row path would take as they are, with the same meaning (vectorised)."""
+    empty_ok = not required
+    if col.type == "text":
+        if col.enum:
+            allowed = pa.array([*col.enum, *([""] if empty_ok else [])], pa.string())
+            return lambda c: pc.is_in(c, value_set=allowed)
+        masks: list[Mask] = []
+        if required:
+            masks.append(lambda c: pc.greater(pc.binary_length(c), 0))
+        if col.pattern:
+            pat = col.pattern.removeprefix("^").removesuffix("$")
+            masks.append(_regex_mask(pat if required else f"(?:{pat})?"))
+        return _and(*masks) if masks else _all(True)
+    if col.type == "date":
+        return _regex_mask(DATE_RE if required else f"(?:{DATE_RE})?")
+    if col.type == "timestamptz":
+        shape = _regex_mask(TIMESTAMP_RE if required else f"(?:{TIMESTAMP_RE})?")
+
+        def recent_or_offset(c: pa.StringArray) -> pa.BooleanArray:
+            aware = pc.match_substring_regex(c, _OFFSET_AT_END)
+            recent = pc.greater_equal(pc.utf8_slice_codeunits(c, 0, 4), FIXED_OFFSET_SINCE)
+            return pc.or_(pc.or_(aware, recent), pc.equal(pc.binary_length(c), 0))
+
+        return _and(shape, recent_or_offset)
+    if col.enum and col.type == "int":
+        allowed = pa.array([*col.enum, *([""] if empty_ok else [])], pa.string())
+        return lambda c: pc.is_in(c, value_set=allowed)
+    regex = fast_value_regex(col, required)
+    if _NEVER in regex:
+        return _all(False)
+    return _regex_mask(regex)
+
+
+def _cast(col: Column) -> Cast:
+    target = _ARROW_TYPES[col.type]
+    if col.type == "text":
+        return lambda c: c
+    if col.type != "timestamptz":
+        return lambda c: pc.cast(c, target)
+
+    def timestamps(c: pa.StringArray) -> pa.Array:
+        aware = pc.match_substring_regex(c, _OFFSET_AT_END)
+        with_offset = pc.cast(pc.if_else(aware, c, None), target)
+        naive = pc.cast(pc.if_else(aware, None, c), pa.timestamp("us"))
+        local = pc.assume_timezone(naive, BUSINESS_TZ_NAME)
+        return pc.if_else(aware, with_offset, pc.cast(local, target))
+
+    return timestamps
+
+
+class ColumnarLoad:
+    """One file's plain chunks on their way into one binary COPY stream."""
+
+    def __init__(self, sink: RowSink, copy: psycopg.Copy, business_date: date, load_id: int):
+        plan: RowPlan = sink.plan
+        self.sink = sink
+        self.copy = copy
+        self.width = plan.width
+        keys = set(plan.entity.key)
+        required = [c.required or c.name in keys for c in plan.columns]
+        self.masks = [column_mask(c, r) for c, r in zip(plan.columns, required, strict=True)]
+        self.casts = [_cast(c) for c in plan.columns]
+        fields = [pa.field(c.name, _ARROW_TYPES[c.type]) for c in plan.columns]
+        fields += [
+            pa.field("_line_number", pa.int32(), nullable=False),
+            pa.field("_business_date", pa.date32(), nullable=False),
+            pa.field("_load_id", pa.int64(), nullable=False),
+        ]
+        self.schema = pa.schema(fields)
+        self.targets = [f.name for f in fields]
+        self.business_date = business_date
+        self.load_id = load_id
+        self.rows = 0
+        self._encoder = pgpq.ArrowToPostgresBinaryEncoder(self.schema)
+        self._known_sets: dict[int, tuple[int, pa.Array]] = {}
+        copy.write(self._encoder.write_header())
+
+    def _known(self, k: int, known: set[str]) -> pa.Array:
+        """The keys of foreign-key check ``k`` as an Arrow array (rebuilt when the set grew)."""
+        cached = self._known_sets.get(k)
+        if cached is None or cached[0] != len(known):
+            cached = (len(known), pa.array([v for v in known if isinstance(v, str)], pa.string()))
+            self._known_sets[k] = cached
+        return cached[1]
+
+    def feed(self, lines: list[str], base: int) -> None:
+        """Check and send one chunk of quote-free lines (``lines[0]`` is physical line ``base``)."""
+        sink = self.sink
+        text = pc.utf8_rtrim(pa.array(lines, pa.string()), characters="\r\n")
+        lengths = pc.binary_length(text)
+        blank = pc.equal(lengths, 0)
+        sink.blank_lines += pc.sum(blank).as_py() or 0
+        parts = pc.split_pattern(text, ",")
+        good = pc.and_(pc.invert(blank), pc.equal(pc.list_value_length(parts), self.width))
+        parts = pc.if_else(good, parts, None)  # no list of another width reaches list_element
+        columns: list[pa.Array] = []
+        for j, mask in enumerate(self.masks):
+            values = pc.fill_null(pc.list_element(parts, j), "")
+            columns.append(values)
+            good = pc.and_(good, pc.fill_null(mask(values), False))
+        fks = sink.fks
+        for k, (idx, known, cond_idx, cond_val, _reason) in enumerate(fks.checks):
+            values = columns[idx]
+            fails = pc.and_(
+                pc.greater(pc.binary_length(values), 0),
+                pc.invert(pc.is_in(values, value_set=self._known(k, known))),
+            )
+            if cond_idx is not None:
+                fails = pc.and_(fails, pc.equal(columns[cond_idx], cond_val))
+            good = pc.and_(good, pc.invert(fails))
+        good = pc.fill_null(good, False)
+        n_good = pc.sum(good).as_py() or 0
+        if n_good:
+            self._send(columns, good, base, n_good)
+            if fks.self_known is not None:
+                keys = pc.filter(columns[fks.self_key], good)  # type: ignore[index]
+                fks.self_known.update(k for k in keys.to_pylist() if k)
+        rest = pc.indices_nonzero(pc.invert(pc.or_(good, blank))).to_pylist()
+        sink.rows_in += n_good + len(rest)
+        width = self.width
+        for k in rest:
+            raw = lines[k].rstrip("\r\n")
+            row = raw.split(",")
+            if len(row) != width:
+                sink.reject(base + k, raw, f"expected {width} fields, got {len(row)}")
+                continue
+            sink.row(row, base + k, raw)
+        sink.flush()
+
+    def _send(self, columns: list[pa.Array], good: pa.BooleanArray, base: int, n: int) -> None:
+        arrays = []
+        for values, cast in zip(columns, self.casts, strict=True):
+            kept = pc.filter(values, good)
+            kept = pc.if_else(pc.equal(pc.binary_length(kept), 0), None, kept)  # '' is null
+            arrays.append(cast(kept))
+        lines = pc.add(pc.cast(pc.indices_nonzero(good), pa.int32()), pa.scalar(base, pa.int32()))
+        arrays.append(lines)
+        arrays.append(pa.array([self.business_date] * n, pa.date32()))
+        arrays.append(pa.array([self.load_id] * n, pa.int64()))
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        self.copy.write(self._encoder.write_batch(batch))
+        self.rows += n
+        self.sink.rows_loaded += n
+
+    def close(self) -> None:
+        """End the binary stream (its trailer)."""
+        self.copy.write(self._encoder.finish())
