@@ -2,9 +2,9 @@
 ### channel_publish_deadline — were last night's marts published by 07:00?
 
 At 07:00 Asia/Shanghai this DAG checks that the previous business day's marts
-were published (`ops.publish_log`). If not, it sends the "marts not published by
-the deadline" alert (`qudao.alerts`, the same channels as every other alert) and
-fails, so the miss is visible in the UI as well.
+were published. If not, its task fails with the typed outcome "marts not published
+by the deadline", and the task's failure callback sends the alert like every other
+failure (`qudao.alerts`, the same channels), so the miss is visible in the UI as well.
 
 Airflow 3 deadline alerts would express the same rule on `channel_nightly`
 itself, but `dag.test()` (which `qudao run` uses) crashes on DAGs that carry one
@@ -18,6 +18,7 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from qudao.alerts import QudaoAlertNotifier
 from qudao.constants import BUSINESS_TZ_NAME
 from qudao.orchestration.night import business_date_of
 
@@ -28,7 +29,7 @@ from qudao.orchestration.night import business_date_of
     start_date=pendulum.datetime(2026, 1, 1, tz=BUSINESS_TZ_NAME),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "channel-data", "retries": 2},
+    default_args={"owner": "channel-data", "retries": 2, "on_failure_callback": QudaoAlertNotifier()},
     tags=["qudao", "channel", "alerts"],
     doc_md=__doc__,
 )
@@ -38,7 +39,7 @@ def channel_publish_deadline() -> None:
         from qudao.orchestration import tasks
 
         business_date = business_date_of(context["dag_run"].conf, context["logical_date"])
-        return tasks.check_published_by_deadline(business_date, context["logical_date"])
+        return tasks.check_published_by_deadline(business_date, context["logical_date"], context["run_id"])
 
     check_marts_published()
 

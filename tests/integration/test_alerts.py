@@ -26,7 +26,9 @@ from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
 from qudao.alerts import QudaoAlertNotifier
 from qudao.alerts.notifier import AlertDeliveryError
-from qudao.orchestration.extracts import incomplete_message
+from qudao.ledger.outcomes import StepOutcome
+from qudao.orchestration.extracts import missing_error
+from qudao.orchestration.failures import StepError, with_outcome
 from qudao.orchestration.tasks import GateFailed
 from qudao.quality.results import CheckResult, GateResult, record
 
@@ -286,8 +288,8 @@ def test_unreachable_smtp_still_delivers_the_webhook(db_url, conn, channels) -> 
     env, mails, hooks = channels
     env = {**env, "QUDAO_SMTP_PORT": str(_free_port())}  # nothing listens there
     run_id = "manual__2026-11-05"
-    message = incomplete_message("/srv/landing", "2026-11-05", ["crm.partners", "dealer_sales.orders"])
-    ctx = _context("wait_for_extracts", run_id, date(2026, 11, 5), RuntimeError(message))
+    missing = missing_error("/srv/landing", "2026-11-05", ["crm.partners", "dealer_sales.orders"])
+    ctx = _context("wait_for_extracts", run_id, date(2026, 11, 5), missing)
 
     QudaoAlertNotifier(warehouse_url=db_url, environ=env)(ctx)  # does not raise: the webhook got it
 
@@ -319,8 +321,9 @@ def test_no_channel_configured_writes_the_local_file_and_total_failure_raises(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("QUDAO_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("QUDAO_WAREHOUSE_URL", db_url)
+    crashed = StepOutcome("build_marts", "dbt", date(2026, 11, 6), "failed", failed=("x",))
     ctx = _context(
-        "build_marts", "manual__2026-11-06", date(2026, 11, 6), RuntimeError("dbt build failed:\nx")
+        "build_marts", "manual__2026-11-06", date(2026, 11, 6), StepError("dbt build failed:\nx", crashed)
     )
 
     QudaoAlertNotifier()(ctx)  # configuration from the environment only
@@ -337,7 +340,9 @@ def test_no_channel_configured_writes_the_local_file_and_total_failure_raises(
         "QUDAO_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{_free_port()}/hook",
         "QUDAO_ALERT_LOG_FILE": str(tmp_path / "fallback.log"),
     }
-    ctx = _context("publish_marts", "manual__2026-11-06__2", date(2026, 11, 6), RuntimeError("lock timeout"))
+    timeout = StepOutcome("publish_marts", "publish", date(2026, 11, 6), "failed", failed=("lock timeout",))
+    exc = with_outcome(RuntimeError("lock timeout"), timeout)  # what tasks.step attaches to a crash
+    ctx = _context("publish_marts", "manual__2026-11-06__2", date(2026, 11, 6), exc)
     with pytest.raises(AlertDeliveryError, match="reached no channel"):
         QudaoAlertNotifier(warehouse_url=db_url, environ=env)(ctx)
     (entry,) = [json.loads(line) for line in (tmp_path / "fallback.log").read_text().splitlines()]
@@ -401,3 +406,50 @@ def test_deadline_callback_and_uncovered_run_failure(db_url, conn, channels, mon
     assert hooks[2]["text"].startswith("[qudao] RECOVERED channel_nightly 2026-11-10:")
     assert "run manual__2026-11-09) is resolved" in hooks[2]["text"]
     assert "WARN [warn] marts.fct_orders :: volume_band — observed 12 rows" in hooks[2]["text"]
+
+
+def test_a_renamed_load_task_still_alerts_its_sources_owners(
+    db_url, conn, channels, tmp_path, monkeypatch
+) -> None:
+    """Routing follows the step's typed outcome, not the task id: rename the task, the owners still hear."""
+    import importlib.util
+
+    import qudao.ingest
+    from qudao.config import PROJECT_ROOT
+
+    env, mails, hooks = channels
+    for name, value in env.items():  # the DAG's own notifier reads the environment
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("QUDAO_WAREHOUSE_URL", db_url)
+    source = (PROJECT_ROOT / "dags" / "channel_nightly.py").read_text(encoding="utf-8")
+    assert source.count("load_crm_extracts") == 2  # its definition and its use
+    copy = tmp_path / "renamed_nightly.py"
+    copy.write_text(source.replace("load_crm_extracts", "ingest_crm_files"), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("renamed_nightly", copy)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    task = module.channel_nightly().get_task("ingest_crm_files")
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(qudao.ingest, "load_date", disk_full)  # the loader's disk fills up
+    run_id = "scheduled__2026-11-12T18:00:00+00:00"
+    ctx = _context("ingest_crm_files", run_id, date(2026, 11, 12), None)
+    with pytest.raises(OSError) as failed:
+        task.python_callable(**ctx)
+    ctx["exception"] = failed.value
+    callbacks = task.on_failure_callback
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
+        callback(ctx)
+
+    (step,) = conn.execute(
+        "select step, kind, sources, business_date from ops.run_log where run_id = %s", (run_id,)
+    ).fetchall()
+    assert step == ("load_crm", "ingestion", ["crm"], date(2026, 11, 12))
+    ((rcpt, msg),) = mails
+    assert sorted(rcpt) == ["crm-owner@example.test", "data-team@example.test"]
+    assert msg["Subject"].strip() == "[qudao] FAILED channel_nightly 2026-11-12: loading crm extracts failed"
+    assert "Task ingest_crm_files failed" in msg.get_content()
+    (payload,) = hooks
+    assert (payload["qudao"]["kind"], payload["qudao"]["sources"]) == ("ingestion", ["crm"])

@@ -26,6 +26,8 @@ from airflow.sdk.bases.operator import BaseOperator
 from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
 from qudao.alerts import QudaoAlertNotifier
+from qudao.ledger.outcomes import StepOutcome
+from qudao.orchestration.failures import with_outcome
 
 DAG_ID = "channel_nightly"
 NIGHT = date(2026, 11, 15)
@@ -94,9 +96,10 @@ def _run_failed(run_id: str, clear_number: int = 0) -> dict[str, Any]:
 
 def _night_fails(notifier: QudaoAlertNotifier, run_id: str, clear_number: int = 0) -> None:
     """Both loaders fail on the unreachable server, then the DAG run fails."""
-    down = psycopg.OperationalError('connection to server at "db.example", port 5432 failed')
-    notifier(_context("load_crm_extracts", run_id, down, clear_number))
-    notifier(_context("load_call_center_extracts", run_id, down, clear_number))
+    for source in ("crm", "call_center"):  # what tasks.step attaches to a loader's crash
+        down = psycopg.OperationalError('connection to server at "db.example", port 5432 failed')
+        outcome = StepOutcome(f"load_{source}", "ingestion", NIGHT, "failed", (source,), (str(down),))
+        notifier(_context(f"load_{source}_extracts", run_id, with_outcome(down, outcome), clear_number))
     notifier(_run_failed(run_id, clear_number))
 
 

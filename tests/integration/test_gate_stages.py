@@ -71,7 +71,7 @@ def test_a_failing_dbt_test_is_a_failed_check_not_a_crash(night, monkeypatch):
         "channel_nightly",
         run_id,
         task_id="build_marts",
-        error_type=type(failed.value).__name__,
+        outcome=failed.value.outcome,
     )
     assert failure_kind(event) == "quality_gate"
     with psycopg.connect(night["url"]) as c:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from qudao.alerts.compose import MISSING_RE
 from qudao.orchestration.extracts import (
     ExtractsCompleteTrigger,
     WaitForExtractsSensor,
@@ -61,8 +60,13 @@ def test_a_past_night_with_a_missing_extract_fails_at_once(tmp_path: Path) -> No
         ["call_center.calls"],
         "after its publish deadline 2026-01-06 07:00 Asia/Shanghai (a past night: nothing is awaited)",
     )
-    match = MISSING_RE.search(message)  # what the alert reads out of it
-    assert match and match.group(1) == "call_center.calls" and match.group(2) == str(landing)
+    outcome = failed.value.outcome  # what the alert reads: typed, not parsed out of the message
+    assert outcome.failed == ("call_center.calls",) and outcome.look == (str(landing),)
+    assert (outcome.kind, outcome.sources, outcome.business_date) == (
+        "extracts_missing",
+        ("call_center",),
+        PAST,
+    )
 
 
 def test_a_landing_zone_that_does_not_exist_fails_at_once(tmp_path: Path) -> None:

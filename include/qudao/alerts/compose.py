@@ -7,15 +7,12 @@ ops tables say into an :class:`Alert`: what broke, where to look, what to do.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from qudao.alerts.facts import NightFacts
-
-DATE_RE = re.compile(r"business date (\d{4}-\d{2}-\d{2})")
-MISSING_RE = re.compile(r"missing (.+?) \(landing zone (.+)\)\s*$", re.S)
+from qudao.ledger import gates, manifest, runs
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -54,6 +51,11 @@ class Event:
     business_date: date | None = None
     #: how often the run was cleared (re-run in part) before this event: one failure alert per value
     clear_number: int = 0
+    #: the failed step's typed outcome (``qudao.ledger.outcomes.StepOutcome``): from the exception,
+    #: else from the ledger (the notifier reads it)
+    outcome: Any = None
+    #: what the exception says it is about (``kind`` of a ``qudao.orchestration.failures`` error)
+    error_kind: str | None = None
 
 
 def _airflow_conf(section: str, key: str) -> str | None:
@@ -100,6 +102,9 @@ def event_of(context: dict[str, Any]) -> Event:
     if exc is not None:
         ev.error = str(exc).strip() or repr(exc)
         ev.error_type = type(exc).__name__ if isinstance(exc, BaseException) else None
+        ev.outcome = getattr(exc, "outcome", None)
+        kind = getattr(exc, "kind", None)
+        ev.error_kind = kind if isinstance(kind, str) else None
     base = _airflow_conf("api", "base_url")
     if base:
         ev.run_url = f"{base.rstrip('/')}/dags/{ev.dag_id}/runs/{ev.run_id}"
@@ -131,11 +136,11 @@ def _business_date(ev: Event) -> date | None:
             return date.fromisoformat(str(ev.conf["business_date"]))
         except ValueError:
             pass
-    if ev.error and (m := DATE_RE.search(ev.error)):
-        return date.fromisoformat(m.group(1))
+    if ev.outcome is not None and ev.outcome.business_date is not None:
+        return ev.outcome.business_date
     if ev.logical_date is not None:
         try:
-            from qudao.orchestration.night import business_date_of
+            from qudao.business_day import business_date_of
 
             ld = ev.logical_date
             if isinstance(ld, str):
@@ -147,29 +152,17 @@ def _business_date(ev: Event) -> date | None:
 
 
 def failure_kind(ev: Event) -> str:
-    """extracts_missing | ingestion | dbt | quality_gate | publish | task | run | deadline."""
+    """extracts_missing | ingestion | dbt | quality_gate | publish | task | run | deadline.
+
+    From the failed step's typed outcome (or its exception's kind), never from the task id.
+    """
     if ev.type == "deadline":
         return "deadline"
-    task = ev.task_id or ""
     if ev.type == "run_failure":
         return "run"
-    if task == "wait_for_extracts" or (ev.error or "").startswith("extracts for business date"):
-        return "extracts_missing"
-    if ev.error_type == "GateFailed" or task in ("check_raw_quality", "check_quality"):
-        return "quality_gate"  # the raw gate, a failing dbt test, or the marts gate
-    if task.startswith("load_"):
-        return "ingestion"
-    if task == "build_marts":
-        return "dbt"
-    if task == "publish_marts":
-        return "publish"
-    return "task"
-
-
-def task_source(task_id: str | None) -> str | None:
-    """``load_crm_extracts`` → ``crm``."""
-    m = re.fullmatch(r"load_(.+)_extracts", task_id or "")
-    return m.group(1) if m else None
+    if ev.outcome is not None and ev.outcome.kind != "ok":
+        return str(ev.outcome.kind)
+    return ev.error_kind or "task"
 
 
 @dataclass
@@ -258,13 +251,7 @@ def _facts_lines(facts: NightFacts, rid: str, d: date | None) -> tuple[list[str]
         what += [f"  {_check_line(c)}" for c in facts.failed_checks[:40]]
         if len(facts.failed_checks) > 40:
             what.append(f"  … and {len(facts.failed_checks) - 40} more (see ops.quality_results)")
-        where.append(
-            "Checks: "
-            + _sql(
-                f"select suite, check_name, severity, observed, expected, detail from ops.quality_results"
-                f" where run_id = '{rid}' and not passed"
-            )
-        )
+        where.append("Checks: " + _sql(gates.where_to_look(rid)))
     if facts.data_docs:
         where.append(f"Data Docs: {facts.data_docs}")
     if facts.refused_files:
@@ -277,20 +264,8 @@ def _facts_lines(facts: NightFacts, rid: str, d: date | None) -> tuple[list[str]
         what += ["", "Rejected rows, top reasons (ops.rejected_rows):"]
         what += [f"  {r['entity']}: {r['rows']} rows — {r['reason']}" for r in facts.rejects]
     if d and (facts.refused_files or facts.rejects):
-        where.append(
-            "Loads: "
-            + _sql(
-                f"select source, entity, file_name, status, rows_in, rows_rejected, error"
-                f" from ops.load_manifest_current where business_date = '{d}'"
-            )
-        )
-        where.append(
-            "Rejected rows: "
-            + _sql(
-                f"select entity, line_number, reason, raw_text from ops.rejected_rows"
-                f" where business_date = '{d}' limit 50"
-            )
-        )
+        loads, rejected = manifest.where_to_look(d)
+        where += ["Loads: " + _sql(loads), "Rejected rows: " + _sql(rejected)]
     return what, where
 
 
@@ -315,16 +290,15 @@ def compose(ev: Event, facts: NightFacts, previous: dict[str, Any] | None = None
         return _success(ev, facts, previous)
     kind = failure_kind(ev)
     headline = HEADLINES[kind]
-    sources: list[str] = []
+    outcome = ev.outcome
+    sources: list[str] = list(outcome.sources) if outcome is not None else []
     missing: list[str] = []
     landing = ev.conf.get("landing")
-    if kind == "extracts_missing" and ev.error and (m := MISSING_RE.search(ev.error)):
-        missing = [x.strip() for x in m.group(1).split(",") if x.strip()]
-        landing = m.group(2)
-        sources = sorted({x.split(".", 1)[0] for x in missing})
+    if kind == "extracts_missing" and outcome is not None:
+        missing = list(outcome.failed)
+        landing = outcome.look[0] if outcome.look else landing
         headline += f": {', '.join(missing)}"
     elif kind == "ingestion":
-        sources = [s for s in [task_source(ev.task_id)] if s]
         headline = f"loading {', '.join(sources) or 'the'} extracts failed"
     errors = [c for c in facts.failed_checks if c["severity"] == "error"]
     warns = [c for c in facts.failed_checks if c["severity"] != "error"]
@@ -342,8 +316,9 @@ def compose(ev: Event, facts: NightFacts, previous: dict[str, Any] | None = None
         what.append(f"Task {ev.task_id} failed ({tries}, no retries left)")
     if ev.type == "run_failure":
         what.append(f"The DAG run failed (reason: {ev.reason or 'unknown'}).")
-    if ev.type == "deadline":
-        what.append(f"The night was not published by the deadline {ev.deadline_time or ''}".rstrip() + ".")
+    if kind == "deadline":
+        due = ev.deadline_time or (outcome.counts.get("deadline") if outcome is not None else None)
+        what.append(f"The night was not published by the deadline {due or ''}".rstrip() + ".")
     if missing:
         what.append(f"Missing extracts: {', '.join(missing)} (landing zone {landing})")
     if ev.error and not missing:
@@ -367,10 +342,7 @@ def compose(ev: Event, facts: NightFacts, previous: dict[str, Any] | None = None
     if ev.run_url and not ev.log_url:
         where.append(f"Airflow run: {ev.run_url}")
     where += fact_where
-    where.append(
-        "Run steps: "
-        + _sql(f"select logged_at, step, status, detail from ops.run_log where run_id = '{rid}'")
-    )
+    where.append("Run steps: " + _sql(runs.where_to_look(rid)))
     where.append("Overview: qudao status")
 
     todo = _todo(kind, ev, ds, missing, landing, sources)

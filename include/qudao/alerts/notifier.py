@@ -153,10 +153,15 @@ class QudaoAlertNotifier(BaseNotifier):
     def _facts(self, conn: Any, ev: Any) -> tuple[Any, dict[str, Any] | None]:
         from qudao.alerts.facts import NightFacts, night_facts
         from qudao.ledger.alerts import open_failure
+        from qudao.ledger.outcomes import latest_failure
         from qudao.ledger.runs import business_date_of_run
 
         facts, previous = NightFacts(), None
         try:
+            if ev.type == "task_failure" and ev.outcome is None:  # the step's own record of its failure
+                ev.outcome = latest_failure(conn, ev.run_id)
+                if ev.business_date is None and ev.outcome is not None:
+                    ev.business_date = ev.outcome.business_date
             if ev.business_date is None:
                 ev.business_date = business_date_of_run(conn, ev.run_id)
             facts = night_facts(conn, ev.run_id, ev.business_date)

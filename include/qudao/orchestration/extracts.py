@@ -2,10 +2,11 @@
 
 While it waits, the sensor holds no worker slot: the triggerer polls the landing
 zone, and ``qudao run`` shows what is awaited and until when. At the deadline the
-task fails with a message naming the missing entities (the failure alert carries
-it to people). It fails at once, without waiting or retrying, when nothing can
-arrive in time: the landing zone does not exist, or the night's publish deadline
-(:func:`publish_deadline`) has already passed.
+task fails with :class:`~qudao.orchestration.failures.ExtractsMissing`, whose typed
+outcome names the missing entities, their sources and the landing zone (the failure
+alert carries it to the data team and those sources' owners). It fails at once,
+without waiting or retrying, when nothing can arrive in time: the landing zone does
+not exist, or the night's publish deadline (:func:`publish_deadline`) has already passed.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowSensorTimeout
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from qudao.constants import BUSINESS_TZ_NAME, SHANGHAI
+from qudao.ledger.outcomes import StepOutcome
+from qudao.orchestration.failures import ExtractsMissing
 from qudao.orchestration.night import env_seconds
 from qudao.orchestration.runner import logical_date_for, progress
 
@@ -55,11 +58,44 @@ def shanghai_time(moment: datetime) -> str:
 def incomplete_message(
     landing: str, business_date: str, missing: Sequence[str], why: str = "at the deadline"
 ) -> str:
-    """The refusal people read in the alert (alerts parse ``missing <entities> (landing zone <l>)``)."""
+    """The refusal people read in the task log and the alert."""
     return (
         f"extracts for business date {business_date} incomplete {why}: missing "
         f"{', '.join(missing)} (landing zone {landing})"
     )
+
+
+def missing_error(
+    landing: str, business_date: str, missing: Sequence[str], why: str = "at the deadline"
+) -> ExtractsMissing:
+    """The sensor's failure: the message, and the outcome naming what is missing and whose it is."""
+    message = incomplete_message(landing, business_date, missing, why)
+    outcome = StepOutcome(
+        step="wait_for_extracts",
+        kind="extracts_missing",
+        business_date=date.fromisoformat(business_date),
+        status="failed",
+        sources=tuple(sorted({m.split(".", 1)[0] for m in missing})),
+        failed=tuple(missing),
+        look=(landing,),
+        message=message,
+    )
+    return ExtractsMissing(message, outcome)
+
+
+def _record(context: Any, error: ExtractsMissing) -> None:
+    """Write the failure's outcome to the ledger (best effort: the failure must still raise)."""
+    run_id = context.get("run_id") if isinstance(context, dict) else None
+    if not run_id or error.outcome is None:
+        return
+    try:
+        from qudao.ledger.outcomes import record
+        from qudao.warehouse.connection import connect
+
+        with connect() as conn:
+            record(conn, run_id, error.outcome)
+    except Exception as exc:  # the warehouse may be what is down; the alert still goes out
+        progress(f"could not record the missing extracts in the ledger: {exc}")
 
 
 def fail_fast_reason(landing: str, business_date: str, now: datetime | None = None) -> str | None:
@@ -148,14 +184,17 @@ class WaitForExtractsSensor(BaseSensorOperator):
             return None
         why = fail_fast_reason(self.landing, self.business_date)
         if why:  # no retry: waiting again cannot help
-            raise AirflowFailException(incomplete_message(self.landing, self.business_date, missing, why))
+            raise self._fail(context, missing, why)
         deadline_at = datetime.now(UTC) + self.deadline
         progress(
             f"{self.business_date}: waiting for {', '.join(missing)} in {self.landing} "
             f"until {shanghai_time(deadline_at)}, looking every {self.poke_interval:g} s"
         )
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout:
+                raise self._fail(context, _missing(self.landing, self.business_date)) from None
         self.log.info("waiting for %s; deferring until %s", ", ".join(missing), deadline_at.isoformat())
         self.defer(
             trigger=ExtractsCompleteTrigger(
@@ -167,5 +206,11 @@ class WaitForExtractsSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
         if event.get("status") != "complete":
-            raise AirflowFailException(incomplete_message(self.landing, self.business_date, event["missing"]))
+            raise self._fail(context, event["missing"])
         self.log.info("all required extracts of %s arrived", self.business_date)
+
+    def _fail(self, context: Any, missing: Sequence[str], why: str = "at the deadline") -> ExtractsMissing:
+        """The failure for ``missing``, its outcome recorded in the ledger."""
+        error = missing_error(self.landing, self.business_date, missing, why)
+        _record(context, error)
+        return error

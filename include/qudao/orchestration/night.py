@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
 from typing import Any
 
-from qudao.constants import SHANGHAI
+from qudao.business_day import business_date_of
 
-
-def business_date_of(conf: dict[str, Any] | None, logical_date: Any) -> date:
-    """``conf['business_date']`` if given, else the Shanghai day before the run's logical date."""
-    if conf and conf.get("business_date"):
-        return date.fromisoformat(str(conf["business_date"]))
-    return logical_date.astimezone(SHANGHAI).date() - timedelta(days=1)
+__all__ = ["business_date_of", "env_seconds", "landing_of"]
 
 
 def landing_of(conf: dict[str, Any] | None) -> str:

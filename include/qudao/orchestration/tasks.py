@@ -1,38 +1,89 @@
 """What each task of the nightly DAG does: one function per task.
 
 The DAG file only wires these together. Every function takes plain values (the
-business date, the landing zone, the run id), logs its step to ``ops.run_log``
-and prints progress lines for ``qudao run``.
+business date, the landing zone, the run id), records one typed outcome of its step
+in the ledger (:mod:`qudao.ledger.outcomes`) and prints progress lines for ``qudao run``.
+A failure raises a :mod:`qudao.orchestration.failures` exception carrying the outcome;
+any other exception gets its outcome from :func:`step` (the kind the step declares),
+so an alert knows what failed and whose it is without reading the task id.
 """
 
 from __future__ import annotations
 
-import json
+import functools
+import inspect
+import logging
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from qudao.ledger.migrate import ensure_current
+from qudao.ledger import outcomes, publishes, runs
+from qudao.ledger.outcomes import StepOutcome
+from qudao.orchestration.failures import GateFailed, NotPublished, StepError, StepFailed, with_outcome
 from qudao.orchestration.runner import progress
 from qudao.warehouse.connection import connect, current_url
 
+__all__ = ["AirflowFailException", "GateFailed", "StepOutcome", "step"]
 
-class GateFailed(AirflowFailException):
-    """The night's quality gate found a blocking failure: nothing was published (no retry)."""
+log = logging.getLogger(__name__)
 
-
-def log_step(run_id: str, business_date: date, step: str, status: str, detail: dict[str, Any]) -> None:
-    """Append one row to ``ops.run_log``."""
-    with connect() as conn:
-        ensure_current(conn)
-        conn.execute(
-            "insert into ops.run_log (run_id, business_date, step, status, detail)"
-            " values (%s, %s, %s, %s, %s)",
-            (run_id, business_date, step, status, json.dumps(detail, default=str, ensure_ascii=False)),
-        )
+F = TypeVar("F", bound=Callable[..., Any])
 
 
+def record(run_id: str | None, outcome: StepOutcome) -> None:
+    """Write the step's outcome to the ledger (best effort for a failure: the raise matters more)."""
+    if run_id is None:
+        return
+    try:
+        with connect() as conn:
+            outcomes.record(conn, run_id, outcome)
+    except Exception:
+        if outcome.ok:
+            raise
+        log.exception("could not record the outcome of %s in the ledger", outcome.step)
+
+
+def step(kind: str) -> Callable[[F], F]:
+    """Declare what a failure of the step is about (``ingestion``, ``dbt``, ``publish`` …).
+
+    An exception the step did not turn into a :class:`StepFailed` is recorded as a failed
+    outcome of that kind (with the step's source, if it has one) and re-raised unchanged
+    but for the outcome attached to it.
+    """
+
+    def wrap(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except StepFailed:
+                raise  # the step recorded its outcome
+            except Exception as exc:
+                given = signature.bind(*args, **kwargs).arguments
+                source = given.get("source")
+                outcome = StepOutcome(
+                    step=f"load_{source}" if source else fn.__name__,
+                    kind=kind,
+                    business_date=given.get("business_date"),
+                    status="failed",
+                    sources=(source,) if source else (),
+                    failed=(f"{type(exc).__name__}: {exc}"[:1000],),
+                    message=str(exc)[:4000],
+                )
+                record(given.get("run_id"), outcome)
+                with_outcome(exc, outcome)
+                raise
+
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+@step("ingestion")
 def load_source(source: str, business_date: date, landing: str, run_id: str) -> dict[str, Any]:
     """Load one source's files of the night into ``raw``."""
     from qudao.ingest import load_date
@@ -41,17 +92,21 @@ def load_source(source: str, business_date: date, landing: str, run_id: str) -> 
         progress(f"{business_date}: {line}")
 
     report = load_date(current_url(), landing, business_date, sources=[source], progress=say)
+    refused = [f.path for f in report.files if f.status == "refused"]
     summary = {
         "files": len(report.files),
         "rows_loaded": sum(f.rows_loaded or 0 for f in report.files),
         "rows_rejected": sum(f.rows_rejected or 0 for f in report.files),
-        "refused": [f.path for f in report.files if f.status == "refused"],
+        "refused": refused,
     }
     say(
         f"{source}: {summary['files']} files, {summary['rows_loaded']:,} rows loaded, "
-        f"{summary['rows_rejected']:,} rejected, {len(summary['refused'])} refused"
+        f"{summary['rows_rejected']:,} rejected, {len(refused)} refused"
     )
-    log_step(run_id, business_date, f"load_{source}", "success" if report.ok else "refused_files", summary)
+    # refused files are the raw gate's to fail on: the load itself did its job
+    status = "success" if report.ok else "refused_files"
+    failed = tuple(str(p) for p in refused)
+    record(run_id, StepOutcome(f"load_{source}", "ok", business_date, status, (source,), failed, summary))
     return summary
 
 
@@ -64,16 +119,13 @@ def _scope(business_date: date, run_id: str) -> Any:
     from qudao.publish import NightScope
 
     with connect() as conn:
-        row = conn.execute(
-            "select detail -> 'scope' from ops.run_log where run_id = %s and business_date = %s"
-            " and step = 'build_marts' and status = 'success' order by logged_at desc limit 1",
-            (run_id, business_date),
-        ).fetchone()
-    if row is None or row[0] is None:
+        scope = runs.step_detail(conn, run_id, business_date, "build_marts", "scope")
+    if scope is None:
         return NightScope(business_date, business_date, (business_date,))
-    return NightScope.from_dict(business_date, row[0])
+    return NightScope.from_dict(business_date, scope)
 
 
+@step("dbt")
 def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
     """``dbt build`` of the night into the candidate schema, as known now.
 
@@ -92,14 +144,22 @@ def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
     for line in result.lines():
         progress(f"{business_date}: {line}")
     detail = {**result.counts, "scope": scope.as_dict()}
-    log_step(run_id, business_date, "build_marts", "success" if result.success else "failed", detail)
     tests = _record_dbt_tests(url, business_date, run_id, result)
     if result.only_tests_failed:  # the data broke a model's rules: a failed check, not a crash to retry
-        raise GateFailed(
-            "\n".join([*tests.lines(), *(f"  {r.line()}" for r in tests.failures), "nothing was published"])
+        message = "\n".join(
+            [*tests.lines(), *(f"  {r.line()}" for r in tests.failures), "nothing was published"]
         )
+        failed = tuple(f"{r.suite} :: {r.check_name}" for r in tests.failures)
+        outcome = StepOutcome("build_marts", "quality_gate", business_date, "failed", (), failed, detail)
+        record(run_id, outcome)
+        raise GateFailed(message, outcome)
     if not result.success:
-        raise RuntimeError("dbt build failed:\n" + "\n".join(result.failures))
+        outcome = StepOutcome(
+            "build_marts", "dbt", business_date, "failed", (), tuple(result.failures), detail
+        )
+        record(run_id, outcome)
+        raise StepError("dbt build failed:\n" + "\n".join(result.failures), outcome)
+    record(run_id, StepOutcome("build_marts", "ok", business_date, "success", counts=detail))
     return result.counts
 
 
@@ -128,6 +188,20 @@ def _record_dbt_tests(url: str, business_date: date, run_id: str, result: Any) -
     return gate
 
 
+def _gate_outcome(
+    step_name: str, business_date: date, gates: list[Any], summary: dict[str, Any]
+) -> StepOutcome:
+    """The outcome of a gate step: passed, or ``quality_gate`` naming every error check."""
+    failed = tuple(f"{g.business_date} {r.suite} :: {r.check_name}" for g in gates for r in g.failures)
+    passed = not failed
+    look = tuple(str(g.data_docs_path) for g in gates if g.data_docs_path)
+    kind = "ok" if passed else "quality_gate"
+    return StepOutcome(
+        step_name, kind, business_date, "passed" if passed else "failed", (), failed, summary, look
+    )
+
+
+@step("quality_gate")
 def check_raw_quality(business_date: date, run_id: str) -> dict[str, Any]:
     """The gate's raw stage on what the night loaded, before dbt runs; :class:`GateFailed` stops
     the night there (a refused file or a reject share over the threshold costs no build)."""
@@ -138,12 +212,14 @@ def check_raw_quality(business_date: date, run_id: str) -> dict[str, Any]:
     for line in result.lines():
         progress(f"{business_date}: {line}")
     summary = {"passed": result.passed, "failures": len(result.failures), "warnings": len(result.warnings)}
-    log_step(run_id, business_date, "check_raw_quality", "passed" if result.passed else "failed", summary)
+    outcome = _gate_outcome("check_raw_quality", business_date, [result], summary)
+    record(run_id, outcome)
     if not result.passed:
-        raise GateFailed("\n".join(result.lines()))
+        raise GateFailed("\n".join(result.lines()), outcome)
     return summary
 
 
+@step("quality_gate")
 def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
     """The gate's candidate stage on every date the build rebuilt for publishing (the raw stage
     ran before the build); raise :class:`GateFailed` on a blocking failure."""
@@ -151,6 +227,7 @@ def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
 
     url = current_url()
     lines: list[str] = []
+    gates = []
     summary: dict[str, Any] = {"passed": True, "failures": 0, "warnings": 0, "data_docs": ""}
     for d in _scope(business_date, run_id).dates:
         progress(f"{business_date}: quality gate" + (f" of {d}" if d != business_date else ""))
@@ -158,16 +235,19 @@ def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
         for line in result.lines():
             progress(f"{business_date}: {line}")
         lines += result.lines()
+        gates.append(result)
         summary["passed"] = summary["passed"] and result.passed
         summary["failures"] += len(result.failures)
         summary["warnings"] += len(result.warnings)
         summary["data_docs"] = str(result.data_docs_path or "")
-    log_step(run_id, business_date, "check_quality", "passed" if summary["passed"] else "failed", summary)
+    outcome = _gate_outcome("check_quality", business_date, gates, summary)
+    record(run_id, outcome)
     if not summary["passed"]:
-        raise GateFailed("\n".join(lines))
+        raise GateFailed("\n".join(lines), outcome)
     return summary
 
 
+@step("publish")
 def publish_marts(business_date: date, run_id: str) -> dict[str, Any]:
     """Make the night's candidate marts visible in ``marts``, all at once (with the
     published nights after it, when it is older than them)."""
@@ -176,13 +256,15 @@ def publish_marts(business_date: date, run_id: str) -> dict[str, Any]:
 
     dates = list(_scope(business_date, run_id).dates)
     result = publish(current_url(), dates, run_id, manifest_path())
-    lines = result.lines() if hasattr(result, "lines") else [str(result)]
+    lines = result.lines()
     for line in lines:
         progress(f"{business_date}: {line}")
-    log_step(run_id, business_date, "publish_marts", "success", {"lines": lines})
+    counts = {"lines": lines, "publish_id": result.publish_id, "tables": len(result.tables)}
+    record(run_id, StepOutcome("publish_marts", "ok", business_date, "success", counts=counts))
     return {"lines": lines}
 
 
+@step("task")
 def report_run(business_date: date, run_id: str) -> dict[str, Any]:
     """Summarise the published night: rows per published table for that date."""
     from qudao.status import published_rows
@@ -190,30 +272,30 @@ def report_run(business_date: date, run_id: str) -> dict[str, Any]:
     rows = published_rows(current_url(), business_date)
     for table, n in rows.items():
         progress(f"{business_date}: published marts.{table}: {n} rows for the night")
-    log_step(run_id, business_date, "report_run", "success", rows)
+    record(run_id, StepOutcome("report_run", "ok", business_date, "success", counts=rows))
     return rows
 
 
-def check_published_by_deadline(business_date: date, deadline: Any) -> dict[str, Any]:
-    """Alert and fail when ``business_date``'s marts were not published by ``deadline``."""
-    from qudao.alerts import QudaoAlertNotifier
+def check_published_by_deadline(
+    business_date: date, deadline: Any, run_id: str | None = None
+) -> dict[str, Any]:
+    """Raise :class:`NotPublished` when ``business_date``'s marts were not published by ``deadline``.
 
+    The DAG's failure callback sends the alert, like every other failure.
+    """
     with connect() as conn:
-        ensure_current(conn)
-        (published,) = conn.execute(
-            "select exists (select 1 from ops.publish_log where status = 'published'"
-            " and (business_date = %s or tables -> 'dates' ? %s))",
-            (business_date, business_date.isoformat()),
-        ).fetchone()
+        published = publishes.is_published(conn, business_date)
     if published:
         return {"business_date": str(business_date), "published": True}
-    night = {"dag_id": "channel_nightly", "conf": {"business_date": business_date.isoformat()}}
-    QudaoAlertNotifier().notify(
-        {
-            "deadline": {"deadline_time": str(deadline)},
-            "dag": {"dag_id": "channel_nightly"},
-            "dag_run": night,
-            "run_id": f"deadline__{business_date.isoformat()}",
-        }
+    message = f"marts of business date {business_date} not published by {deadline}"
+    outcome = StepOutcome(
+        "check_marts_published",
+        "deadline",
+        business_date,
+        "failed",
+        failed=(message,),
+        counts={"deadline": str(deadline)},
+        message=message,
     )
-    raise AirflowFailException(f"marts of business date {business_date} not published by {deadline}")
+    record(run_id, outcome)
+    raise NotPublished(message, outcome)

@@ -28,14 +28,6 @@ log = logging.getLogger(__name__)
 STAGES = ("raw", "candidate", "all")
 
 
-class GateFailed(RuntimeError):
-    """Raised by :func:`require_gate` when a night has error-severity failures."""
-
-    def __init__(self, gate: GateResult):
-        super().__init__("\n".join(gate.lines()))
-        self.gate = gate
-
-
 def _raw_batches(
     conn: psycopg.Connection, suites: list[Suite], d: date
 ) -> tuple[list[Batch], list[CheckResult]]:
@@ -163,14 +155,4 @@ def run_gate(
         record(conn, gate)
     for line in gate.lines():
         log.info(line)
-    return gate
-
-
-def require_gate(
-    url: str, business_date: date, run_id: str, stage: str = "all", **kwargs: object
-) -> GateResult:
-    """:func:`run_gate`, raising :class:`GateFailed` when it did not pass (for Airflow tasks)."""
-    gate = run_gate(url, business_date, run_id, stage, **kwargs)  # type: ignore[arg-type]
-    if not gate.passed:
-        raise GateFailed(gate)
     return gate
