@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import struct
 import subprocess
 import sys
 import zipfile
@@ -383,3 +384,30 @@ def test_a_gzip_decompression_bomb_is_refused(db_url, conn, tmp_path):
     f = load_date(db_url, str(tmp_path), D1, sources=["call_center"]).files[0]
     assert f.status == "refused"
     assert f.error.startswith("calls.jsonl.gz: refused: expands ") and "decompression bomb" in f.error
+
+
+def _understate(workbook: bytes, part: str, declared: int) -> bytes:
+    """The workbook with ``part``'s uncompressed size understated in its local and central headers."""
+    data = bytearray(workbook)
+    at = 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:
+        name_len = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46 : at + 46 + name_len] == part.encode():
+            struct.pack_into("<I", data, at + 24, declared)
+            local = struct.unpack_from("<I", data, at + 42)[0]
+            struct.pack_into("<I", data, local + 22, declared)
+            return bytes(data)
+        at += 4
+    raise AssertionError(f"{part} not in the workbook")
+
+
+def test_an_xlsx_part_that_understates_its_size_is_refused_in_bounded_memory(db_url, conn, tmp_path):
+    write_day(tmp_path, D1, skip=["dealer_sales.orders"])
+    liar = _understate(_xlsx_bomb(300 << 20), "xl/sharedStrings.xml", 4096)
+    write_bytes(file_path(tmp_path, ORDERS, D1, "xlsx"), liar)
+
+    out, peak_kib = _load_in_child(db_url, str(tmp_path), "dealer_sales")
+
+    assert "orders.xlsx: unreadable: not an XLSX workbook (Bad CRC-32" in out, out
+    assert peak_kib < 400 * 1024, f"peak RSS {peak_kib} KiB"
+    assert _manifest(conn, "orders")[0] == "refused"

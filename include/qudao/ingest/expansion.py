@@ -78,15 +78,34 @@ def check_xlsx_expansion(raw: BinaryIO, name: str, limits: ExpansionLimits | Non
     """
     limits = limits or expansion_limits()
     try:
-        parts = zipfile.ZipFile(raw).infolist()
+        archive = zipfile.ZipFile(raw)
+        parts = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
-        return  # openpyxl names what is wrong with it
+        raw.seek(0)
+        return  # the XLSX reader names what is wrong with it
+    try:
+        total = 0
+        for part in parts:
+            total += part.file_size
+            refusal = limits.refusal(name, part.file_size, part.compress_size, f"part {part.filename}")
+            refusal = refusal or limits.refusal(name, total, sum(p.compress_size for p in parts))
+            if refusal is not None:
+                raise refusal
+        _inflate_within_declared_sizes(archive, parts, name)
     finally:
         raw.seek(0)
-    total = 0
-    for part in parts:
-        total += part.file_size
-        refusal = limits.refusal(name, part.file_size, part.compress_size, f"part {part.filename}")
-        refusal = refusal or limits.refusal(name, total, sum(p.compress_size for p in parts))
-        if refusal is not None:
-            raise refusal
+
+
+def _inflate_within_declared_sizes(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo], name: str) -> None:
+    """Inflate every part as far as its declared size: a part that holds more fails its CRC.
+
+    The XLSX reader (Rust) would inflate a part to its end, whatever the directory says;
+    this pass (zlib, streaming) makes sure the declared sizes checked above are the real ones.
+    """
+    try:
+        for part in parts:
+            with archive.open(part) as f:
+                while f.read(1 << 20):
+                    pass
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise FileRefused(f"{name}: unreadable: not an XLSX workbook ({exc})") from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 from typing import Any
@@ -39,40 +38,35 @@ def cell_value(value: Any, col: Column | None) -> str:
 def xlsx_rows(
     path: UPath, limits: ExpansionLimits | None = None
 ) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
-    """Header (row 1 of the first sheet) and an iterator of (row number, cell values)."""
-    from openpyxl import load_workbook
+    """Header (row 1 of the first sheet) and an iterator of (row number, cell values).
 
-    raw = path.open("rb")
-    try:
+    Read with python-calamine (Rust): whole rows come back as Python values, no per-cell
+    objects. The workbook's parts are checked first (:func:`check_xlsx_expansion`): no part
+    may expand past the limits nor past the size the ZIP directory declares.
+    """
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    with path.open("rb") as raw:
         check_xlsx_expansion(raw, path.name, limits)
-    except FileRefused:
-        raw.close()
-        raise
-    try:
-        wb = load_workbook(raw, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raw.close()
-        raise FileRefused(f"{path.name}: unreadable: not an XLSX workbook ({exc})") from exc
-    except Exception as exc:  # openpyxl raises a range of its own errors for broken files
-        raw.close()
-        cause = f"{type(exc).__name__}: {exc}"
-        raise FileRefused(f"{path.name}: unreadable: not an XLSX workbook ({cause})") from exc
-    if not wb.worksheets:
+        try:
+            wb = CalamineWorkbook.from_filelike(raw)
+            sheet = wb.get_sheet_by_index(0) if wb.sheet_names else None
+        except (CalamineError, OSError, ValueError) as exc:
+            raise FileRefused(f"{path.name}: unreadable: not an XLSX workbook ({exc})") from exc
+        except Exception as exc:  # the reader raises a range of its own errors for broken files
+            cause = f"{type(exc).__name__}: {exc}"
+            raise FileRefused(f"{path.name}: unreadable: not an XLSX workbook ({cause})") from exc
+    if sheet is None:
         wb.close()
-        raw.close()
         raise FileRefused(f"{path.name}: unreadable: workbook has no sheet")
-    rows = wb.worksheets[0].iter_rows(values_only=True)
-    try:
-        first = next(rows, None)
-    except Exception as exc:
-        wb.close()
-        raw.close()
-        raise FileRefused(f"{path.name}: unreadable: broken XLSX sheet ({exc})") from exc
+    start = sheet.start
+    rows = sheet.iter_rows()
+    first = next(rows, None) if start is not None else None
     if first is None:
         wb.close()
-        raw.close()
         raise FileRefused(f"{path.name}: unreadable: first sheet is empty, no header row")
-    cells = list(first)
+    pad: list[Any] = [None] * start[1]  # type: ignore[index]  # the reader drops empty leading columns
+    cells = [*pad, *first]
     while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
         cells.pop()
     header = normalise_header(cells)
@@ -80,15 +74,13 @@ def xlsx_rows(
     def body() -> Iterator[tuple[int, list[Any]]]:
         try:
             for number, row in enumerate(rows, start=2):
-                values = list(row)
-                if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+                if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
                     continue
-                yield number, values
+                yield number, [*pad, *row]
         except Exception as exc:
             raise FileRefused(f"{path.name}: unreadable: broken XLSX sheet ({exc})") from exc
         finally:
             wb.close()
-            raw.close()
 
     return header, body()
 
