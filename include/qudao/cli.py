@@ -552,6 +552,10 @@ def build_parser() -> argparse.ArgumentParser:
     from qudao.metrics.cli import cmd_metrics
 
     metrics_arguments(add("metrics", cmd_metrics, "the semantic layer: list metrics, query them from marts"))
+    from qudao.reports.cli import add_arguments as report_arguments
+    from qudao.reports.cli import cmd_report
+
+    report_arguments(add("report", cmd_report, "render the weekly bulletin / monthly report (HTML + XLSX)"))
     a = add("airflow", cmd_airflow, "run an airflow command with qudao's Airflow settings (e.g. standalone)")
     a.add_argument("args", nargs=argparse.REMAINDER)
     return p

@@ -1,0 +1,136 @@
+"""Render a period's report into its folder and e-mail it.
+
+Files: ``<reports dir>/<2026-W45 | 2026-11>/`` holds ``<name>_<label>.html`` and
+``.xlsx``. The reports dir is ``QUDAO_REPORTS_DIR``, by default ``<QUDAO_HOME>/reports``.
+A file is rewritten only when its bytes change, so regenerating a report of
+unchanged marts leaves it as it was. E-mail goes through the alerts' SMTP settings
+(``QUDAO_SMTP_*``) to ``QUDAO_REPORT_EMAIL_TO`` (comma-separated), when both are set.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+
+from qudao.config import settings
+from qudao.reports.periods import Period, closed_month, closed_week
+
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def reports_dir() -> Path:
+    value = os.environ.get("QUDAO_REPORTS_DIR")
+    return Path(value).expanduser() if value else settings().home / "reports"
+
+
+@dataclass
+class Rendered:
+    """One report written: its period, files, and what delivery did."""
+
+    period: Period
+    html: Path
+    xlsx: Path
+    changed: bool
+    mail: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        state = "written" if self.changed else "unchanged"
+        mail = f"; {self.mail}" if self.mail else ""
+        return f"{self.period.name} {self.period.label}: {self.html} ({state}){mail}"
+
+
+def _replace_if_changed(path: Path, data: bytes) -> bool:
+    if path.exists() and path.read_bytes() == data:
+        return False
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as f:
+        f.write(data)
+    os.replace(f.name, path)
+    return True
+
+
+def render(url: str, period: Period, *, out_dir: Path | None = None, send: bool = True) -> Rendered:
+    """Build, write and (if configured) e-mail the report of ``period`` from the published marts."""
+    from qudao.metrics.engine import Metrics
+    from qudao.reports.content import build_report
+    from qudao.reports.html import render_html
+    from qudao.reports.xlsx import write_xlsx
+
+    report = build_report(Metrics(url), period)
+    folder = (out_dir or reports_dir()) / period.label
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{period.name}_{period.label}"
+    html_path, xlsx_path = folder / f"{stem}.html", folder / f"{stem}.xlsx"
+    changed = _replace_if_changed(html_path, render_html(report).encode("utf-8"))
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp) / "report.xlsx"
+        write_xlsx(report, scratch)
+        changed = _replace_if_changed(xlsx_path, scratch.read_bytes()) or changed
+    done = Rendered(period, html_path, xlsx_path, changed)
+    if send:
+        done.mail = send_report(done)
+    return done
+
+
+def periods_closed_by(business_date: date, reports: Path | None = None) -> list[Period]:
+    """What a published night renders: the week that just closed, and the month on its last night
+    (or when the latest closed month has no report yet)."""
+    week, month = closed_week(business_date), closed_month(business_date)
+    out = [week]
+    folder = (reports or reports_dir()) / month.label
+    if month.end == business_date or not folder.exists():
+        out.append(month)
+    return out
+
+
+def send_report(done: Rendered, environ: dict[str, str] | None = None) -> str:
+    """E-mail both files; returns a short note (``skipped: …`` when not configured)."""
+    from qudao.alerts.config import AlertConfig
+
+    env = os.environ if environ is None else environ
+    cfg = AlertConfig.from_env(dict(env))
+    to = [a.strip() for a in env.get("QUDAO_REPORT_EMAIL_TO", "").split(",") if a.strip()]
+    if not to:
+        return "e-mail skipped: no QUDAO_REPORT_EMAIL_TO"
+    if not cfg.smtp_host:
+        return "e-mail skipped: no QUDAO_SMTP_HOST"
+    p = done.period
+    msg = EmailMessage()
+    msg["Subject"] = f"{p.name} {p.title}"
+    msg["From"] = cfg.mail_from
+    msg["To"] = ", ".join(to)
+    msg.set_content(
+        f"{p.name} {p.title}（{p.start.isoformat()} 至 {p.end.isoformat()}）见附件：\n"
+        f"  {done.html.name}（浏览器打开，含图表）\n  {done.xlsx.name}（Excel 表格）\n"
+    )
+    msg.add_attachment(done.html.read_text(encoding="utf-8"), subtype="html", filename=done.html.name)
+    msg.add_attachment(
+        done.xlsx.read_bytes(), maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=done.xlsx.name
+    )
+    if cfg.smtp_ssl:
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout, context=ssl.create_default_context()
+        )
+    else:
+        smtp = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout)
+    with smtp:
+        if cfg.smtp_starttls and not cfg.smtp_ssl:
+            smtp.starttls(context=ssl.create_default_context())
+        if cfg.smtp_user:
+            smtp.login(cfg.smtp_user, cfg.smtp_password or "")
+        smtp.send_message(msg)
+    return f"e-mailed to {', '.join(to)}"
+
+
+def listed(reports: Path | None = None, limit: int = 10) -> list[Path]:
+    """The latest report files (HTML), newest period first — for ``qudao status``."""
+    root = reports or reports_dir()
+    if not root.exists():
+        return []
+    return sorted(root.glob("*/*.html"), key=lambda p: p.parent.name, reverse=True)[:limit]
