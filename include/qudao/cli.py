@@ -138,6 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed_tasks = f"  failed: {', '.join(r.failed_tasks)}" if r.failed_tasks else ""
         not_run = f"; not run: {', '.join(r.not_run)}" if r.not_run else ""
         _say(f"  {r.business_date}  {r.state:8}  {r.run_id}{failed_tasks}{not_run}")
+        for line in r.why():  # the failed step's typed outcome, from the ledger
+            _say(f"      {line}")
     if len(results) < len(todo):
         _say(f"  not attempted after the failed night: {', '.join(str(d) for d in todo[len(results) :])}")
     done = len(results) - len(failed) + len(skipped)

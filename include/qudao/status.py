@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from qudao.ledger import gates, manifest, publishes
+from qudao.ledger import gates, manifest, outcomes, publishes
 from qudao.ledger import runs as ledger_runs
 from qudao.warehouse.schema import ensure_schema
 
@@ -58,12 +58,18 @@ def status_lines(url: str, limit: int = 10) -> list[str]:
     with psycopg.connect(url) as conn:
         ensure_schema(conn)
         runs = ledger_runs.recent_runs(conn, limit)
+        failures = {r[2]: outcomes.latest_failure(conn, r[2]) for r in runs}
         loads = manifest.latest_date_files(conn)
         gate = gates.recent_gates(conn, 3)
         published = publishes.recent(conn, limit)
     out = ["Recent nightly runs (ops.run_log), each with its steps:"]
     headers = ("business_date", "last_step_at", "run_id")
-    out += _table(runs, headers, lambda r: _wrap(r[3])) if runs else ["  none yet"]
+
+    def steps(run: tuple) -> list[str]:  # the steps, then what failed (the step's typed outcome)
+        failure = failures.get(run[2])
+        return _wrap(run[3]) + (_wrap(f"failed: {failure.line()}") if failure else [])
+
+    out += _table(runs, headers, steps) if runs else ["  none yet"]
     if loads:
         out += ["", f"Files of the latest loaded business date, {loads[0][6]} (ops.load_manifest):"]
         out += _table(loads, ("entity", "status", "in", "loaded", "rejected", "file"))

@@ -5,7 +5,8 @@ module's ``__main__``) that loads the DAG the way ``airflow dags test`` does and
 runs it once per business date, in order. Airflow's own start-up (about 20 s)
 is paid once per range, not per night. The child's full log is appended to a file
 (a header line per run); lines starting with :data:`PROGRESS` are echoed so that
-long work shows progress.
+long work shows progress. Why a night failed is read from the ledger afterwards (the
+failed step's typed outcome, :attr:`NightResult.failure`), not from the child's output.
 
 Every night gets a run id of its own (:func:`run_id_for`) and a logical date of
 "now", so Airflow keeps every run of a date in its history.
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -46,8 +46,6 @@ NIGHT = "QUDAO-NIGHT "
 MARKED = "QUDAO-MARKED "
 #: how long an interrupted child's process group may take to exit before it is killed
 GRACE_SECONDS = 10.0
-#: the last line of a Python traceback, e.g. ``airflow.sdk.exceptions.AirflowFailException: …``
-_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Exception|Error|Failed|Refused|Timeout)\b: ")
 
 
 def logical_date_for(business_date: date) -> datetime:
@@ -73,6 +71,27 @@ class NightResult:
     failed_tasks: list[str] = field(default_factory=list)
     #: tasks that did not run because an upstream task failed
     not_run: list[str] = field(default_factory=list)
+    #: the failed step's outcome as the ledger has it (``qudao.ledger.outcomes.StepOutcome``)
+    failure: Any = None
+
+    def why(self) -> list[str]:
+        """What failed, from the step's outcome: its line and the first line of its message."""
+        if self.failure is None:
+            return []
+        first = self.failure.message.splitlines()[0] if self.failure.message else ""
+        return [self.failure.line()] + ([first] if first and first not in self.failure.line() else [])
+
+
+def failure_of(run_id: str) -> Any:
+    """The run's latest failed step outcome in the ledger, or None (also when it cannot be read)."""
+    from qudao.ledger.outcomes import latest_failure
+    from qudao.warehouse.connection import connect
+
+    try:
+        with connect() as conn:
+            return latest_failure(conn, run_id)
+    except Exception:  # a summary without the reason beats no summary
+        return None
 
 
 class Interrupted(Exception):
@@ -222,9 +241,6 @@ def run_nightly(
                 elif PROGRESS in line:
                     if not quiet:
                         echo("  " + line.split(PROGRESS, 1)[1].rstrip())
-                elif _EXCEPTION.match(line):  # the last line of a task's traceback: why it failed
-                    if not quiet:
-                        echo("  ! " + line.rstrip())
                 elif line.startswith(RESULT):
                     data = json.loads(line[len(RESULT) :])
                     current = None
@@ -237,6 +253,8 @@ def run_nightly(
                             data.get("not_run", []),
                         )
                     )
+                    if data["state"] != "success":
+                        results[-1].failure = failure_of(data["run_id"])
             log.flush()
         signum = signals.signum if signals is not None else None
         if signum is not None:
