@@ -9,8 +9,8 @@ import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
 
-from qudao.alerts.compose import Alert
 from qudao.alerts.config import AlertConfig
+from qudao.alerts.message import Alert
 
 
 def send_email(cfg: AlertConfig, alert: Alert) -> str:
