@@ -47,6 +47,9 @@ from qudao.warehouse.connection import warehouse, with_database
 D_UTF8 = date(2026, 11, 2)
 D_GB = date(2026, 11, 3)
 D_BIG = date(2026, 11, 4)
+D_XLSX = date(2026, 11, 5)
+D_CALLS = date(2026, 11, 6)
+D_BAD = date(2026, 11, 7)
 
 TYPED_TABLE = """
 create table bench_orders (
@@ -73,29 +76,36 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _child_load(url: str, landing: str, day: str) -> None:
+def _child_load(url: str, landing: str, day: str, source: str) -> None:
     """Run in a fresh process: one qudao load; print seconds, rows and peak RSS as JSON."""
     from qudao.ingest import load_date
 
     before = _peak_rss_mib()
     t0 = time.perf_counter()
-    report = load_date(url, landing, date.fromisoformat(day), sources=["dealer_sales"])
+    report = load_date(url, landing, date.fromisoformat(day), sources=[source])
     seconds = time.perf_counter() - t0
     f = report.files[0]
     out = {"seconds": seconds, "status": f.status, "rows": f.rows_loaded, "rejected": f.rows_rejected}
     print(json.dumps({**out, "rss_before_mib": before, "peak_rss_mib": _peak_rss_mib()}))
 
 
-def _qudao(url: str, landing: Path, day: date, repeat: int) -> dict:
+def _qudao(
+    url: str,
+    landing: Path,
+    day: date,
+    repeat: int,
+    source: str = "dealer_sales",
+    table: str = "dealer_sales__orders",
+) -> dict:
     """Best of ``repeat`` loads of the date, each in a new process after undoing the previous one."""
     best: dict = {}
     for _ in range(repeat):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("delete from ops.load_manifest where business_date = %s", (day,))
-            conn.execute("delete from raw.dealer_sales__orders where _business_date = %s", (day,))
-            conn.execute("vacuum raw.dealer_sales__orders")
+            conn.execute(f"delete from raw.{table} where _business_date = %s", (day,))
+            conn.execute(f"vacuum raw.{table}")
         proc = subprocess.run(
-            [sys.executable, __file__, "--child-load", url, str(landing), day.isoformat()],
+            [sys.executable, __file__, "--child-load", url, str(landing), day.isoformat(), source],
             check=True,
             capture_output=True,
             text=True,
@@ -108,13 +118,13 @@ def _qudao(url: str, landing: Path, day: date, repeat: int) -> dict:
     return best
 
 
-def _bare_copy(url: str, path: Path, encoding: str, repeat: int) -> float:
-    """Best of ``repeat`` bare COPYs of the file into a fresh typed table."""
+def _bare_copy(url: str, path: Path, encoding: str, repeat: int, ddl: str = TYPED_TABLE) -> float:
+    """Best of ``repeat`` bare COPYs of the file into a fresh typed table (``ddl`` names it bench_orders)."""
     times = []
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(repeat):
             conn.execute("drop table if exists bench_orders")
-            conn.execute(TYPED_TABLE)
+            conn.execute(ddl)
             t0 = time.perf_counter()
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("set local timezone = 'Asia/Shanghai'")
@@ -182,11 +192,89 @@ def _pandas(url: str, path: Path, rows: int) -> float:
     return seconds
 
 
+def _with_chinese_buyers(src: Path, dst: Path) -> None:
+    """The orders with a Chinese buyer name in place of each buyer id, in GB18030 (the generator is ASCII)."""
+    with src.open(encoding="utf-8", newline="") as f, dst.open("w", encoding="gb18030", newline="") as out:
+        out.write(next(f))
+        for line in f:
+            fields = line.split(",")
+            if fields[4]:
+                fields[4] = "北京建材经销部" + fields[4]
+            out.write(",".join(fields))
+
+
+def _head(src: Path, dst: Path, rows: int) -> None:
+    """The header and the first ``rows`` rows of a CSV."""
+    with src.open("rb") as f, dst.open("wb") as out:
+        for i, line in enumerate(f):
+            if i > rows:
+                break
+            out.write(line)
+
+
+def _orders_xlsx(csv_path: Path, dst: Path) -> None:
+    """The CSV's rows as a one-sheet workbook (numbers as numbers, as a spreadsheet holds them)."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(dst), {"constant_memory": True})
+    ws = wb.add_worksheet("orders")
+    numeric = {1, 6, 7}  # order_line, quantity, unit_price
+    with csv_path.open(encoding="utf-8") as f:
+        for r, line in enumerate(f):
+            for c, v in enumerate(line.rstrip("\r\n").split(",")):
+                if r and c in numeric:
+                    ws.write_number(r, c, float(v))
+                elif v:
+                    ws.write_string(r, c, v)
+    wb.close()
+
+
+def _calls(jsonl_gz: Path, csv_path: Path, rows: int, day: date) -> None:
+    """``rows`` valid calls as calls.jsonl.gz and the same rows as a CSV (for the bare COPY)."""
+    import csv
+    import gzip
+
+    from qudao.contracts import entity
+
+    names = entity("call_center.calls").column_names
+    d = day.isoformat()
+    jsonl_gz.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        gzip.open(jsonl_gz, "wt", encoding="utf-8", compresslevel=6) as j,
+        csv_path.open("w", newline="") as c,
+    ):
+        out = csv.writer(c)
+        out.writerow(names)
+        for i in range(rows):
+            row = {
+                "call_id": f"C{i:09d}",
+                "direction": ("inbound", "outbound")[i % 2],
+                "call_type": ("callback", "sales", "support", "complaint")[i % 4],
+                "partner_id": f"A{i % 500:06d}" if i % 3 else None,
+                "customer_phone": f"139{i % 100_000_000:08d}",
+                "agent_id": f"AG{i % 40:02d}",
+                "started_at": f"{d}T{i % 24:02d}:{i % 60:02d}:00+08:00",
+                "ended_at": f"{d}T{i % 24:02d}:{i % 60:02d}:30+08:00",
+                "duration_seconds": 30 + i % 600,
+                "outcome": ("connected", "no_answer", "busy", "failed")[i % 4],
+                "satisfaction": 1 + i % 5 if i % 2 else None,
+            }
+            j.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.writerow(["" if row[n] is None else row[n] for n in names])
+
+
+def _typed_ddl(qualified: str) -> str:
+    from qudao.contracts import PG_TYPES, entity
+
+    cols = ", ".join(f"{c.name} {PG_TYPES[c.type]}" for c in entity(qualified).columns)
+    return f"create table bench_orders ({cols})"
+
+
 def _rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:>11,.0f} rows/s  ({seconds:6.1f} s)"
 
 
-def run(url: str, work: Path, rows: int, big: int, pandas_rows: int, repeat: int) -> None:
+def run(url: str, work: Path, rows: int, big: int, pandas_rows: int, repeat: int, xlsx_n: int) -> None:
     from upath import UPath
 
     from qudao.ingest import load_date
@@ -197,10 +285,18 @@ def run(url: str, work: Path, rows: int, big: int, pandas_rows: int, repeat: int
     assert load_date(url, str(landing), D_UTF8, sources=["crm"]).ok  # products: the sku foreign key
     files = {}
     t0 = time.perf_counter()
-    for day, n, enc in ((D_UTF8, rows, "utf-8"), (D_GB, rows, "gb18030"), (D_BIG, rows * big, "utf-8")):
+    for day, n, enc in ((D_UTF8, rows, "utf-8"), (D_BIG, rows * big, "utf-8")):
         path = landing / "dealer_sales" / day.isoformat() / "orders.csv"
         write_orders_csv(UPath(path), n, day, encoding=enc)
         files[day] = (path, n, enc)
+    gb = landing / "dealer_sales" / D_GB.isoformat() / "orders.csv"
+    gb.parent.mkdir(parents=True, exist_ok=True)
+    write_orders_csv(UPath(work / "gb-source.csv"), rows, D_GB)
+    _with_chinese_buyers(work / "gb-source.csv", gb)
+    files[D_GB] = (gb, rows, "gb18030")
+    bad = landing / "dealer_sales" / D_BAD.isoformat() / "orders.csv"
+    write_orders_csv(UPath(bad), rows, D_BAD, bad_every=100)
+    files[D_BAD] = (bad, rows, "utf-8")
     sizes = ", ".join(f"{n:,} rows {enc} {p.stat().st_size / 2**20:.0f} MiB" for p, n, enc in files.values())
     print(f"wrote orders.csv files in {time.perf_counter() - t0:.1f} s: {sizes}", flush=True)
 
@@ -244,9 +340,48 @@ def run(url: str, work: Path, rows: int, big: int, pandas_rows: int, repeat: int
         f"{rows * big:,} rows (after imports: {a['rss_before_mib']:.0f} MiB)"
     )
 
+    path, n, _ = files[D_BAD]
+    a_bad = _qudao(url, landing, D_BAD, repeat)
+    print(f"\n{n:,}-row orders.csv, UTF-8, 1 % bad rows scattered (every 100th)")
+    print(f"  (a) qudao load_date       {_rate(n, a_bad['seconds'])}  ({a_bad['rejected']:,} rejected)")
+    print(
+        f"  a/b = {(n / a_bad['seconds']) / b_rate:.2f}, "
+        f"{a['seconds'] / a_bad['seconds']:.2f} of the clean run's speed"
+    )
+
+    xlsx_rows = min(xlsx_n, rows)
+    head = work / "orders-head.csv"
+    _head(files[D_UTF8][0], head, xlsx_rows)
+    xlsx = landing / "dealer_sales" / D_XLSX.isoformat() / "orders.xlsx"
+    xlsx.parent.mkdir(parents=True, exist_ok=True)
+    _orders_xlsx(head, xlsx)
+    a_x = _qudao(url, landing, D_XLSX, repeat)
+    b_x = _bare_copy(url, head, "UTF8", repeat)
+    print(f"\n{xlsx_rows:,}-row orders.xlsx ({xlsx.stat().st_size / 2**20:.0f} MiB)")
+    print(
+        f"  (a) qudao load_date       {_rate(xlsx_rows, a_x['seconds'])}  "
+        f"peak RSS {a_x['peak_rss_mib']:.0f} MiB"
+    )
+    print(f"  (b) bare COPY, same rows as CSV {_rate(xlsx_rows, b_x)}")
+    print(f"  a/b = {b_x / a_x['seconds']:.2f}", flush=True)
+
+    calls_rows = min(xlsx_n * 5, rows)
+    gz = landing / "call_center" / D_CALLS.isoformat() / "calls.jsonl.gz"
+    calls_csv = work / "calls.csv"
+    _calls(gz, calls_csv, calls_rows, D_CALLS)
+    a_c = _qudao(url, landing, D_CALLS, repeat, source="call_center", table="call_center__calls")
+    b_c = _bare_copy(url, calls_csv, "UTF8", repeat, ddl=_typed_ddl("call_center.calls"))
+    print(f"\n{calls_rows:,}-row calls.jsonl.gz ({gz.stat().st_size / 2**20:.0f} MiB)")
+    print(
+        f"  (a) qudao load_date       {_rate(calls_rows, a_c['seconds'])}  "
+        f"peak RSS {a_c['peak_rss_mib']:.0f} MiB"
+    )
+    print(f"  (b) bare COPY, same rows as CSV {_rate(calls_rows, b_c)}")
+    print(f"  a/b = {b_c / a_c['seconds']:.2f}", flush=True)
+
 
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--child-load":
+    if len(sys.argv) == 6 and sys.argv[1] == "--child-load":
         _child_load(*sys.argv[2:])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -254,6 +389,7 @@ def main() -> int:
     ap.add_argument("--big", type=int, default=2, help="the memory check file is this many times bigger")
     ap.add_argument("--pandas-rows", type=int, default=500_000, help="rows pandas loads (c)")
     ap.add_argument("--repeat", type=int, default=2, help="best of this many runs of (a) and (b)")
+    ap.add_argument("--xlsx-rows", type=int, default=200_000, help="rows of orders.xlsx (calls: 5x as many)")
     args = ap.parse_args()
     print(
         f"qudao ingest benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs"
@@ -266,7 +402,15 @@ def main() -> int:
             with psycopg.connect(server, autocommit=True) as conn:
                 conn.execute(f'create database "{name}"')
             try:
-                run(with_database(server, name), work, args.rows, args.big, args.pandas_rows, args.repeat)
+                run(
+                    with_database(server, name),
+                    work,
+                    args.rows,
+                    args.big,
+                    args.pandas_rows,
+                    args.repeat,
+                    args.xlsx_rows,
+                )
             finally:
                 with psycopg.connect(server, autocommit=True) as conn:
                     conn.execute(f'drop database if exists "{name}" with (force)')

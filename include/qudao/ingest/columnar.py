@@ -119,6 +119,15 @@ def _cast(col: Column) -> Cast:
     return timestamps
 
 
+def warm_up() -> None:
+    """Make pyarrow's one-off start-up cost (it imports pandas on its first array) now, in a thread.
+
+    The loader starts this while it hashes and scans the first file, so the second or two
+    the import takes on a busy machine overlaps with work that does not need Arrow.
+    """
+    pa.scalar(0)
+
+
 class ColumnarLoad:
     """One file's plain chunks on their way into one binary COPY stream."""
 

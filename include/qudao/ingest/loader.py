@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import logging
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +28,7 @@ from upath import UPath
 from qudao.config import settings
 from qudao.constants import BUSINESS_TZ_NAME
 from qudao.contracts import SOURCES, Entity
-from qudao.ingest.columnar import ColumnarLoad
+from qudao.ingest.columnar import ColumnarLoad, warm_up
 from qudao.ingest.errors import FileRefused
 from qudao.ingest.foreign_keys import ForeignKeys
 from qudao.ingest.formats.csv_files import CsvFile, feed_csv
@@ -419,10 +420,12 @@ def load_date(
         business_date = date.fromisoformat(business_date)
     threshold = settings().reject_threshold
     report = LoadReport(business_date, reject_threshold=threshold)
+    delivered = delivered_files(landing, business_date, sources)
+    if COLUMNAR and any(path.name.endswith(".csv") for _, path in delivered):
+        threading.Thread(target=warm_up, name="qudao-arrow-warm-up", daemon=True).start()
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
         grown: dict[str, Entity] = {}
-        delivered = delivered_files(landing, business_date, sources)
         per_entity = Counter(e.qualified for e, _ in delivered)
         for entity, path in delivered:
             if per_entity[entity.qualified] > 1:
