@@ -35,15 +35,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from qudao.alerts import QudaoAlertNotifier
+from qudao.assets import PUBLISHED_MARTS, published_extra
 from qudao.constants import BUSINESS_TZ_NAME
 from qudao.orchestration.extracts import WaitForExtractsSensor
 from qudao.orchestration.night import business_date_of, env_seconds, landing_of
 
-PUBLISHED_MARTS = Asset(name="qudao_published_marts", uri="qudao://warehouse/marts")
 NIGHT = "{{ qudao_business_date(dag_run.conf, logical_date) }}"
 
 
@@ -127,7 +127,9 @@ def channel_nightly() -> None:
         from qudao.orchestration import tasks
 
         business_date, _, run_id = _night(context)
-        return tasks.publish_marts(business_date, run_id)
+        result = tasks.publish_marts(business_date, run_id)
+        context["outlet_events"][PUBLISHED_MARTS].extra = published_extra(business_date)  # channel_reports
+        return result
 
     @task
     def report_run(**context) -> dict:
