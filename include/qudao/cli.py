@@ -247,6 +247,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     with warehouse() as url:
         for line in status_lines(url, limit=args.limit):
             _say(line)
+    from qudao.reports.deliver import status_lines as report_lines
+
+    for line in report_lines():
+        _say(line)
     return 0
 
 

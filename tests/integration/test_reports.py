@@ -90,14 +90,14 @@ def test_periods() -> None:
         parse_week("2026-W54")
 
 
-def test_the_folder_and_files(bulletin: Rendered, tmp_path: Path) -> None:
+def test_the_folder_and_files(bulletin: Rendered) -> None:
     assert bulletin.html.parent.name == "2026-W45"
     assert (
         bulletin.html.name == "渠道周通报_2026-W45.html" and bulletin.xlsx.name == "渠道周通报_2026-W45.xlsx"
     )
-    assert periods_closed_by(date(2026, 11, 30), tmp_path) == [parse_week("2026-W48"), parse_month("2026-11")]
-    (tmp_path / "2026-10").mkdir()
-    assert periods_closed_by(date(2026, 11, 8), tmp_path) == [WEEK]
+    assert periods_closed_by(date(2026, 11, 30)) == [parse_week("2026-W48"), parse_month("2026-11")]
+    assert periods_closed_by(date(2026, 11, 8)) == [WEEK]
+    assert periods_closed_by(date(2026, 11, 11)) == [WEEK]
 
 
 def test_html_numbers(page: _Tables, published_nights: str, bulletin: Rendered) -> None:
@@ -253,6 +253,8 @@ def test_cli(
     assert main(["report", "--week", "2026-W45", "--no-mail"]) == 0
     assert (tmp_path / "2026-W45" / "渠道周通报_2026-W45.xlsx").exists()
     assert "渠道周通报 2026-W45" in capsys.readouterr().out
+    assert main(["status"]) == 0
+    assert f"  {tmp_path / '2026-W45' / '渠道周通报_2026-W45.html'}" in capsys.readouterr().out.splitlines()
     assert main(["report", "--week", "2026-45"]) == 2
     err = capsys.readouterr().err
     assert "not an ISO week" in err and "Traceback" not in err

@@ -79,8 +79,8 @@ def test_the_dag_renders_the_closed_week(
     (line,) = [x for x in child.stdout.splitlines() if x.startswith("RESULT ")] or [child.stderr[-3000:]]
     result = json.loads(line.removeprefix("RESULT "))
     assert result == {"state": "success", "tasks": {"render_reports": "success"}}
-    # Sunday 11-08 closed week 2026-W45; the latest closed month (October) had no report yet
-    assert sorted(p.name for p in reports.iterdir()) == ["2026-10", "2026-W45"]
+    # Sunday 11-08 closed week 2026-W45 (and no month)
+    assert sorted(p.name for p in reports.iterdir()) == ["2026-W45"]
     html = (reports / "2026-W45" / "渠道周通报_2026-W45.html").read_text(encoding="utf-8")
     assert 'data-value="0.2">20.00%</td>' in html  # the call-back rate of 11-06, 1 of 5
     book = CalamineWorkbook.from_path(str(reports / "2026-W45" / "渠道周通报_2026-W45.xlsx"))

@@ -48,7 +48,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             latest = latest_published_date(url)
             if latest is None:
                 raise SystemExit("no night is published yet: run one first (qudao run --date D)")
-            periods = periods_closed_by(latest, args.out)
+            periods = periods_closed_by(latest)
         for period in periods:
             try:
                 done = render(url, period, out_dir=args.out, send=not args.no_mail)

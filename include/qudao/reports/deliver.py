@@ -78,15 +78,11 @@ def render(url: str, period: Period, *, out_dir: Path | None = None, send: bool 
     return done
 
 
-def periods_closed_by(business_date: date, reports: Path | None = None) -> list[Period]:
-    """What a published night renders: the week that just closed, and the month on its last night
-    (or when the latest closed month has no report yet)."""
+def periods_closed_by(business_date: date) -> list[Period]:
+    """What a published night renders: the ISO week that closed by ``business_date`` and, on a
+    month's last business date (the night run on the 1st), that month."""
     week, month = closed_week(business_date), closed_month(business_date)
-    out = [week]
-    folder = (reports or reports_dir()) / month.label
-    if month.end == business_date or not folder.exists():
-        out.append(month)
-    return out
+    return [week, month] if month.end == business_date else [week]
 
 
 def send_report(done: Rendered, environ: dict[str, str] | None = None) -> str:
@@ -129,8 +125,16 @@ def send_report(done: Rendered, environ: dict[str, str] | None = None) -> str:
 
 
 def listed(reports: Path | None = None, limit: int = 10) -> list[Path]:
-    """The latest report files (HTML), newest period first — for ``qudao status``."""
+    """The latest reports' HTML files, the most recently written first."""
     root = reports or reports_dir()
     if not root.exists():
         return []
-    return sorted(root.glob("*/*.html"), key=lambda p: p.parent.name, reverse=True)[:limit]
+    return sorted(root.glob("*/*.html"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)[:limit]
+
+
+def status_lines(reports: Path | None = None, limit: int = 5) -> list[str]:
+    """The ``qudao status`` block: where the latest reports are."""
+    files = listed(reports, limit)
+    if not files:
+        return ["reports: none yet (qudao report renders the latest closed week)"]
+    return ["reports (open the HTML in a browser; the XLSX beside it):"] + [f"  {p}" for p in files]
