@@ -144,6 +144,20 @@ def _grant_schema(conn: psycopg.Connection, schema: str, creators: list[str]) ->
             conn.execute(prefix + sql.SQL("grant {} on sequences to {}").format(sequences, r))
 
 
+def grant_readers(conn: psycopg.Connection, schema: str, table: str) -> None:
+    """Grant ``select`` on a new table of ``schema`` to the existing roles that read it (:data:`ACCESS`).
+
+    Default privileges cover tables the configured creators make; this covers a table
+    another role created (publishing as the superuser, say).
+    """
+    readers = [role for role, level in ACCESS[schema].items() if level == "read"]
+    present = [r for (r,) in conn.execute("select rolname from pg_roles where rolname = any(%s)", (readers,))]
+    for role in sorted(present):
+        conn.execute(
+            sql.SQL("grant select on {} to {}").format(sql.Identifier(schema, table), sql.Identifier(role))
+        )
+
+
 def _protect_pii_functions(conn: psycopg.Connection) -> None:
     for signature in PII_FUNCTIONS:
         if conn.execute("select to_regprocedure(%s)", (signature,)).fetchone()[0] is None:  # type: ignore[index]
