@@ -12,6 +12,7 @@ from upath import UPath
 
 from qudao.contracts import entity
 from qudao.ingest import load_date
+from qudao.ingest.formats import xlsx_files
 from qudao_testing.extracts import day_rows, file_path, write_bytes, write_day, write_entity
 
 pytestmark = pytest.mark.integration
@@ -119,7 +120,10 @@ def test_bom_and_gb18030_csv_load_the_same_rows_as_utf8(db_url, conn, tmp_path, 
     assert dict((r[0], r[1]) for r in got[1])["D0001"] == "北京建材1有限公司"
 
 
-def test_xlsx_orders_load_the_same_rows_as_csv(db_url, conn, tmp_path):
+@pytest.mark.parametrize("in_memory_bytes", [64 << 20, 0], ids=["read-whole", "streamed"])
+def test_xlsx_orders_load_the_same_rows_as_csv(db_url, conn, tmp_path, monkeypatch, in_memory_bytes):
+    # read whole with calamine, or streamed with openpyxl as a large workbook is
+    monkeypatch.setattr(xlsx_files, "IN_MEMORY_BYTES", in_memory_bytes)
     rows = day_rows(D1)
     write_day(tmp_path / "csv", D1)
     write_day(tmp_path / "xlsx", D1, skip=["dealer_sales.orders"])

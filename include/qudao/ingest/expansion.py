@@ -70,8 +70,8 @@ class Bounded(io.RawIOBase):
 
 
 # ----------------------------------------------------------------------------- XLSX
-def check_xlsx_expansion(raw: BinaryIO, name: str, limits: ExpansionLimits | None = None) -> None:
-    """Refuse a workbook whose parts expand past the limits, before anything is decompressed.
+def check_xlsx_expansion(raw: BinaryIO, name: str, limits: ExpansionLimits | None = None) -> int:
+    """Refuse a workbook whose parts expand past the limits; return the bytes they expand to.
 
     The sizes come from the ZIP directory; Python's ``zipfile`` never inflates a part past
     its declared size, so a part cannot lie its way around the check.
@@ -82,7 +82,7 @@ def check_xlsx_expansion(raw: BinaryIO, name: str, limits: ExpansionLimits | Non
         parts = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
         raw.seek(0)
-        return  # the XLSX reader names what is wrong with it
+        return 0  # the XLSX reader names what is wrong with it
     try:
         total = 0
         for part in parts:
@@ -92,6 +92,7 @@ def check_xlsx_expansion(raw: BinaryIO, name: str, limits: ExpansionLimits | Non
             if refusal is not None:
                 raise refusal
         _inflate_within_declared_sizes(archive, parts, name)
+        return total
     finally:
         raw.seek(0)
 

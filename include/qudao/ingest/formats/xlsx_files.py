@@ -15,6 +15,10 @@ from qudao.ingest.header import normalise_header
 from qudao.ingest.sink import RowSink, extra_json
 from qudao.ingest.validate import RowError
 
+#: workbooks expanding to more than this are streamed (openpyxl), not read whole (calamine);
+#: calamine's peak is about three times the expanded XML
+IN_MEMORY_BYTES = 64 << 20
+
 
 def cell_value(value: Any, col: Column | None) -> str:
     """An XLSX cell value as the text a CSV would carry, read by the column's type."""
@@ -42,12 +46,15 @@ def xlsx_rows(
 
     Read with python-calamine (Rust): whole rows come back as Python values, no per-cell
     objects. The workbook's parts are checked first (:func:`check_xlsx_expansion`): no part
-    may expand past the limits nor past the size the ZIP directory declares.
+    may expand past the limits nor past the size the ZIP directory declares. Calamine holds
+    the whole sheet in memory, so a workbook expanding past :data:`IN_MEMORY_BYTES` is
+    streamed row by row with openpyxl's read-only mode instead (slower, flat memory).
     """
     from python_calamine import CalamineError, CalamineWorkbook
 
     with path.open("rb") as raw:
-        check_xlsx_expansion(raw, path.name, limits)
+        if check_xlsx_expansion(raw, path.name, limits) > IN_MEMORY_BYTES:
+            return _streamed_rows(path)
         try:
             wb = CalamineWorkbook.from_filelike(raw)
             sheet = wb.get_sheet_by_index(0) if wb.sheet_names else None
@@ -81,6 +88,53 @@ def xlsx_rows(
             raise FileRefused(f"{path.name}: unreadable: broken XLSX sheet ({exc})") from exc
         finally:
             wb.close()
+
+    return header, body()
+
+
+def _streamed_rows(path: UPath) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
+    """:func:`xlsx_rows` for a large workbook: openpyxl's read-only mode, one row at a time."""
+    from openpyxl import load_workbook
+
+    raw = path.open("rb")
+    try:
+        wb = load_workbook(raw, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises a range of its own errors for broken files
+        raw.close()
+        cause = f"{type(exc).__name__}: {exc}"
+        raise FileRefused(f"{path.name}: unreadable: not an XLSX workbook ({cause})") from exc
+    if not wb.worksheets:
+        wb.close()
+        raw.close()
+        raise FileRefused(f"{path.name}: unreadable: workbook has no sheet")
+    rows = wb.worksheets[0].iter_rows(values_only=True)
+    try:
+        first = next(rows, None)
+    except Exception as exc:
+        wb.close()
+        raw.close()
+        raise FileRefused(f"{path.name}: unreadable: broken XLSX sheet ({exc})") from exc
+    if first is None:
+        wb.close()
+        raw.close()
+        raise FileRefused(f"{path.name}: unreadable: first sheet is empty, no header row")
+    cells = list(first)
+    while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
+        cells.pop()
+    header = normalise_header(cells)
+
+    def body() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for number, row in enumerate(rows, start=2):
+                values = list(row)
+                if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+                    continue
+                yield number, values
+        except Exception as exc:
+            raise FileRefused(f"{path.name}: unreadable: broken XLSX sheet ({exc})") from exc
+        finally:
+            wb.close()
+            raw.close()
 
     return header, body()
 
