@@ -17,6 +17,7 @@ demo: install
 	$(BIN)/qudao generate --landing $(LANDING) --start $(DEMO_START) --end $(DEMO_END) --scale small
 	$(BIN)/qudao warehouse init
 	$(BIN)/qudao run --landing $(LANDING) --start $(DEMO_START) --end $(DEMO_END)
+	$(BIN)/qudao report --no-mail
 	$(BIN)/qudao status
 
 ## test: set up, lint Python and SQL, parse dbt, run the whole pytest suite
