@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from airflow.sdk.exceptions import AirflowFailException
 
 from qudao.ledger import outcomes, publishes, runs
+from qudao.ledger.migrate import ensure_current
 from qudao.ledger.outcomes import StepOutcome
 from qudao.orchestration.failures import GateFailed, NotPublished, StepError, StepFailed, with_outcome
 from qudao.orchestration.runner import progress
@@ -284,6 +285,7 @@ def check_published_by_deadline(
     The DAG's failure callback sends the alert, like every other failure.
     """
     with connect() as conn:
+        ensure_current(conn)  # a warehouse nothing ran on yet has published nothing
         published = publishes.is_published(conn, business_date)
     if published:
         return {"business_date": str(business_date), "published": True}
