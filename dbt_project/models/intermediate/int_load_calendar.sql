@@ -1,14 +1,11 @@
 -- One row: the first and last business dates delivered to raw (any source).
--- Read from the load manifest (one row per file), not from raw (every row ever delivered):
+-- Read from the current loads (one row per file), not from raw (every row ever delivered):
 -- the dates of the current loads that put rows into raw are exactly raw's dates.
 with current_loads as (
     select business_date
-    from {{ source('ops', 'load_manifest') }}
+    from {{ ref('stg_ops__load_manifest') }}
     where
-        status = 'loaded'
-        and superseded_at is null
-        and rows_loaded > 0
-        and (source, entity) in (
+        (source, entity) in (
             ('crm', 'partners'),
             ('crm', 'channel_managers'),
             ('crm', 'visits'),
