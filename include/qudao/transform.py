@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 
 from qudao.config import settings
+from qudao.ledger import dbt_state
 from qudao.warehouse.connection import dbt_target
 
 #: placeholder connection for commands that do not connect (parse, lint)
@@ -157,6 +158,45 @@ def run_dbt(args: list[str], url: str | None) -> DbtResult:
 FULL_HISTORY_TAG = "full_history"
 
 
+@dataclass(frozen=True)
+class TestPlan:
+    """Which of dbt's tests a build runs, decided from ``ops.dbt_state`` (:func:`plan_tests`).
+
+    ``night``: a nightly build on a warehouse that holds a complete, fully tested build.
+    Then every generic test on an incremental model reads only the rows of the night's
+    dates (the var ``night_from`` turns on the ``where`` config in the models' yml, see
+    ``dbt_project.yml``), the tests tagged ``full_history`` and the dbt unit tests are left
+    out. Otherwise (first build, ``--full-refresh``, a failed or interrupted build before)
+    everything is tested on every row. ``reload_seeds``: the seed files changed since the
+    warehouse loaded them (or a full refresh).
+    """
+
+    night: bool
+    reload_seeds: bool
+
+    def dbt_args(self) -> list[str]:
+        """``dbt build``'s arguments that leave out what the plan does not run."""
+        args = []
+        skipped = []
+        if self.night:  # dbt's advice: unit tests belong to development and CI, not to production nights
+            args += ["--exclude", f"tag:{FULL_HISTORY_TAG}"]
+            skipped.append("unit_test")
+        if not self.reload_seeds:
+            skipped.append("seed")
+        if skipped:
+            args += ["--exclude-resource-type", *skipped]
+        return args
+
+
+def plan_tests(state: dict[str, str], seeds: str, full_refresh: bool) -> TestPlan:
+    """The tests of a build: nightly scope only after a build that tested everything succeeded."""
+    tested_in_full = state.get(dbt_state.TESTED_IN_FULL) == "true"
+    return TestPlan(
+        night=tested_in_full and not full_refresh,
+        reload_seeds=full_refresh or state.get(dbt_state.SEEDS_SHA256) != seeds,
+    )
+
+
 def build(
     url: str,
     business_date: date,
@@ -169,35 +209,28 @@ def build(
 
     ``log_dir``: dbt's log goes to ``<log_dir>/dbt.log`` instead of the console.
 
-    A night costs what the night delivered: once the warehouse holds a complete build,
-    tests read only the rows of the dates being processed (``test_scope: night``, see
-    ``macros/night_scope.sql``), the tests tagged ``full_history`` and the dbt unit tests
-    are left out, and the seeds are reloaded only when their files change. A first build
-    and a ``full_refresh`` build and test everything.
+    A night costs what the night delivered: :func:`plan_tests` decides from
+    ``ops.dbt_state`` whether tests read only the night's rows and which tests and seeds
+    are left out; a first build and a ``full_refresh`` build and test everything.
     """
     seeds = seeds_checksum()
-    state = _dbt_state(url)
-    in_full = full_refresh or state.get("tested_in_full") != "true"
+    with psycopg.connect(url) as conn:
+        plan = plan_tests(dbt_state.read_state(conn), seeds, full_refresh)
     vars_: dict[str, str] = {"run_date": business_date.isoformat()}
     if start_date is not None:
         vars_["start_date"] = start_date.isoformat()
-    vars_["test_scope"] = "all" if in_full else "night"
+    if plan.night:  # the first date whose rows the night's tests read
+        vars_["night_from"] = (start_date or business_date).isoformat()
     args = ["build", "--vars", _yaml_vars(vars_)]
     if full_refresh:
         args.append("--full-refresh")
-    skipped_types = []
-    if not in_full:  # dbt's advice: unit tests belong to development and CI, not to production nights
-        args += ["--exclude", f"tag:{FULL_HISTORY_TAG}"]
-        skipped_types.append("unit_test")
-    if not full_refresh and state.get("seeds_sha256") == seeds:
-        skipped_types.append("seed")
-    if skipped_types:
-        args += ["--exclude-resource-type", *skipped_types]
+    args += plan.dbt_args()
     if log_dir is not None:
         args += ["--log-path", str(log_dir), "--log-level", "none", "--log-level-file", "info"]
     result = run_dbt(args, url)
     if result.success:
-        _save_dbt_state(url, {"seeds_sha256": seeds, "tested_in_full": "true"})
+        with psycopg.connect(url) as conn:
+            dbt_state.save_state(conn, {dbt_state.SEEDS_SHA256: seeds, dbt_state.TESTED_IN_FULL: "true"})
     return result
 
 
@@ -208,24 +241,6 @@ def seeds_checksum() -> str:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-def _dbt_state(url: str) -> dict[str, str]:
-    from qudao.warehouse.schema import ensure_schema
-
-    with psycopg.connect(url) as conn:
-        ensure_schema(conn)  # as every entry point does; also adds ops.dbt_state to older warehouses
-        return dict(conn.execute("select name, value from ops.dbt_state").fetchall())
-
-
-def _save_dbt_state(url: str, values: dict[str, str]) -> None:
-    with psycopg.connect(url) as conn:
-        for name, value in values.items():
-            conn.execute(
-                "insert into ops.dbt_state (name, value) values (%s, %s)"
-                " on conflict (name) do update set value = excluded.value, updated_at = now()",
-                (name, value),
-            )
 
 
 def parse() -> Path:

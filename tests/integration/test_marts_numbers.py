@@ -128,7 +128,7 @@ def test_incremental_nights_equal_full_refresh(built: dict[str, Any]) -> None:
 def test_a_night_tests_only_what_it_changed(built: dict[str, Any]) -> None:
     """The first build loads the seed and runs every test; the catch-up night 11-07..08
     reloads no seed, runs no unit test and no full-history test, and its tests on the
-    incremental models read the rows of 11-07..08 only (macros/night_scope.sql)."""
+    incremental models read the rows of 11-07..08 only (dbt's where config, dbt_project.yml)."""
     first, nightly = built["first_nodes"], built["nightly_nodes"]
     assert "seed.qudao.ref_regions" in first
     assert any(n.startswith("unit_test.") for n in first)

@@ -31,7 +31,7 @@ intervals as (
 flagged as (
     select
         *,
-        status in ('placed', 'shipped') as is_real,
+        {{ is_real_order_line('status') }} as is_real,
         (quantity * unit_price)::numeric(14, 2) as line_amount
     from intervals
 )

@@ -44,17 +44,21 @@ def default_manifest_path() -> Path:
 
 
 def candidate_models(manifest_path: Path | None = None) -> list[CandidateModel]:
-    """Every model node with schema ``marts_candidate``, with its ``meta.date_column``."""
+    """Every model node with schema ``marts_candidate``: its ``meta.date_column`` (yml), or its
+    ``meta.changed_column`` (yml) and ``unique_key`` (the model's SQL config)."""
     path = manifest_path or default_manifest_path()
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     models = []
     for node in data.get("nodes", {}).values():
         if node.get("resource_type") != "model" or node.get("schema") != CANDIDATE_SCHEMA:
             continue
-        meta = {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
+        config = node.get("config") or {}
+        meta = {**(node.get("meta") or {}), **(config.get("meta") or {})}
         column = meta.get("date_column")
         grain = meta.get("date_grain") or ("week" if column and column.startswith("week") else "day")
-        unique_key = meta.get("unique_key") or ()
+        changed = meta.get("changed_column")
+        # the key is the incremental model's own unique_key: declared once, in its SQL config
+        unique_key = (config.get("unique_key") or ()) if changed else ()
         if isinstance(unique_key, str):
             unique_key = [unique_key]
         models.append(
@@ -63,7 +67,7 @@ def candidate_models(manifest_path: Path | None = None) -> list[CandidateModel]:
                 column,
                 grain,
                 tuple(unique_key),
-                meta.get("changed_column") if unique_key else None,
+                changed if unique_key else None,
             )
         )
     return sorted(models, key=lambda m: m.name)

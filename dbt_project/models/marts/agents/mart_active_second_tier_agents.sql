@@ -3,8 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['as_of_date'],
     on_schema_change='fail',
-    indexes=[{'columns': ['as_of_date']}],
-    meta={'date_column': 'as_of_date'}
+    indexes=[{'columns': ['as_of_date']}]
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per (as_of_date, first-tier dealer): its signed second-tier agents and how many
@@ -16,19 +15,16 @@ with run_dates as (
     where date_day between {{ run_start_date(is_incremental()) }} and {{ run_end_date() }}
 ),
 
+signed_partners as (
+    {{ signed_partners_on('run_dates', 'as_of_date') }}
+),
+
 signed_dealers as (
     select
-        run_dates.as_of_date,
-        partners.partner_id as dealer_id
-    from run_dates
-    inner join {{ ref('dim_partner') }} as partners
-        on
-            run_dates.as_of_date >= partners.valid_from
-            and run_dates.as_of_date < partners.valid_to
-    where
-        partners.tier = 1
-        and partners.status in ('active', 'suspended')
-        and partners.signed_date <= run_dates.as_of_date
+        signed_on as as_of_date,
+        partner_id as dealer_id
+    from signed_partners
+    where tier = 1
 ),
 
 agent_counts as (

@@ -3,8 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['business_date'],
     on_schema_change='fail',
-    indexes=[{'columns': ['business_date']}],
-    meta={'date_column': 'business_date'}
+    indexes=[{'columns': ['business_date']}]
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per business date: partners developed that day (signed that day, or buyer or

@@ -3,8 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['week_start'],
     on_schema_change='fail',
-    indexes=[{'columns': ['week_start']}],
-    meta={'date_column': 'week_start'}
+    indexes=[{'columns': ['week_start']}]
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per (ISO week, active channel manager): inspections against the three-a-week

@@ -3,8 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['as_of_date'],
     on_schema_change='fail',
-    indexes=[{'columns': ['as_of_date']}],
-    meta={'date_column': 'as_of_date'}
+    indexes=[{'columns': ['as_of_date']}]
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per (as_of_date, agent): every second-tier agent signed on as_of_date (version
@@ -19,21 +18,18 @@ with run_dates as (
     where date_day between {{ run_start_date(is_incremental()) }} and {{ run_end_date() }}
 ),
 
+signed_partners as (
+    {{ signed_partners_on('run_dates', 'as_of_date') }}
+),
+
 signed_agents as (
     select
-        run_dates.as_of_date,
-        partners.partner_id as agent_id,
-        partners.parent_partner_id as dealer_id,
-        partners.region_code
-    from run_dates
-    inner join {{ ref('dim_partner') }} as partners
-        on
-            run_dates.as_of_date >= partners.valid_from
-            and run_dates.as_of_date < partners.valid_to
-    where
-        partners.tier = 2
-        and partners.status in ('active', 'suspended')
-        and partners.signed_date <= run_dates.as_of_date
+        signed_on as as_of_date,
+        partner_id as agent_id,
+        parent_partner_id as dealer_id,
+        region_code
+    from signed_partners
+    where tier = 2
 ),
 
 agent_activity as (

@@ -40,7 +40,7 @@ order_lines as (
         unit_price,
         (quantity * unit_price)::numeric(14, 2) as line_amount,
         status,
-        status in ('placed', 'shipped') as is_real,
+        {{ is_real_order_line('status') }} as is_real,
         updated_at,
         _business_date as last_delivered_date
     from latest

@@ -3,8 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['as_of_date'],
     on_schema_change='fail',
-    indexes=[{'columns': ['as_of_date']}],
-    meta={'date_column': 'as_of_date'}
+    indexes=[{'columns': ['as_of_date']}]
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per (as_of_date, target county): signed partners (nominal coverage) and those
@@ -35,18 +34,12 @@ target_counties as (
 ),
 
 signed_partners as (
+    -- partners of either tier
     select
-        evaluation_dates.eval_date,
-        partners.partner_id,
-        partners.region_code
-    from evaluation_dates
-    inner join {{ ref('dim_partner') }} as partners
-        on
-            evaluation_dates.eval_date >= partners.valid_from
-            and evaluation_dates.eval_date < partners.valid_to
-    where
-        partners.status in ('active', 'suspended')
-        and partners.signed_date <= evaluation_dates.eval_date
+        signed_on as eval_date,
+        partner_id,
+        region_code
+    from ({{ signed_partners_on('evaluation_dates', 'eval_date') }}) as signed
 ),
 
 selling_flags as (

@@ -3,8 +3,7 @@
     incremental_strategy='delete+insert',
     unique_key=['as_of_date'],
     on_schema_change='fail',
-    indexes=[{'columns': ['as_of_date']}],
-    meta={'date_column': 'as_of_date'}
+    indexes=[{'columns': ['as_of_date']}]
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per (as_of_date, province): roll-up of mart_channel_coverage.
