@@ -225,12 +225,12 @@ def test_filings(layer: Metrics, published_nights: str) -> None:
 
 
 def test_bad_questions_are_clear(layer: Metrics) -> None:
-    with pytest.raises(MetricsError, match="unknown metric 'callback_rat' .did you mean callback_rate"):
+    with pytest.raises(MetricsError, match=r"unknown metric 'callback_rat' .did you mean callback_rate"):
         layer.query(["callback_rat"])
     with pytest.raises(MetricsError, match="before"):
         layer.query(["callback_rate"], start=D3, end=D1)
     with pytest.raises(
-        MetricsError, match="group-by-items .*: region__nowhere .did you mean.*metric_time__day"
+        MetricsError, match=r"group-by-items .*: region__nowhere .did you mean.*metric_time__day"
     ):
         layer.query(["callback_rate"], ["region__nowhere"])
 
