@@ -28,7 +28,6 @@ from upath import UPath
 from qudao.config import settings
 from qudao.constants import BUSINESS_TZ_NAME
 from qudao.contracts import SOURCES, Entity
-from qudao.ingest.columnar import ColumnarLoad, warm_up
 from qudao.ingest.errors import FileRefused
 from qudao.ingest.foreign_keys import ForeignKeys
 from qudao.ingest.formats.csv_files import CsvFile, feed_csv
@@ -292,6 +291,8 @@ def _copy_columnar(
     The rows the columnar checks send the long way (and chunks with quotes) are spooled
     as COPY text while the binary stream runs, then sent in a second COPY.
     """
+    from qudao.ingest.columnar import ColumnarLoad  # pyarrow, pgpq: only when a CSV is loaded
+
     spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed below
         max_size=8 << 20, mode="w+", encoding="utf-8"
     )
@@ -312,6 +313,12 @@ def _copy_columnar(
         return sink, copied
     finally:
         spool.close()
+
+
+def _warm_up() -> None:
+    from qudao.ingest.columnar import warm_up  # pyarrow: imported only when a CSV is loaded
+
+    warm_up()
 
 
 def _binary_statement(entity: Entity, plan: RowPlan) -> sql.Composed:
@@ -422,7 +429,7 @@ def load_date(
     report = LoadReport(business_date, reject_threshold=threshold)
     delivered = delivered_files(landing, business_date, sources)
     if COLUMNAR and any(path.name.endswith(".csv") for _, path in delivered):
-        threading.Thread(target=warm_up, name="qudao-arrow-warm-up", daemon=True).start()
+        threading.Thread(target=_warm_up, name="qudao-arrow-warm-up", daemon=True).start()
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_schema(conn)
         grown: dict[str, Entity] = {}

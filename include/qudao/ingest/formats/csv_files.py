@@ -12,16 +12,18 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from upath import UPath
 
-from qudao.ingest.columnar import ColumnarLoad
 from qudao.ingest.errors import FileRefused
 from qudao.ingest.header import normalise_header
 from qudao.ingest.prescan import CHUNK_BYTES
 from qudao.ingest.sink import RowSink, extra_json
 from qudao.ingest.validate import RowError, RowPlan
+
+if TYPE_CHECKING:
+    from qudao.ingest.columnar import ColumnarLoad
 
 #: a record whose quoted field runs on longer than this is cut and re-read line by line
 RUN_ON_CHARS = 4 * CHUNK_BYTES
