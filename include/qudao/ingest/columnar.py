@@ -151,6 +151,8 @@ class ColumnarLoad:
         self.business_date = business_date
         self.load_id = load_id
         self.rows = 0
+        self._date = pa.scalar(business_date, pa.date32())
+        self._load = pa.scalar(load_id, pa.int64())
         self._encoder = pgpq.ArrowToPostgresBinaryEncoder(self.schema)
         self._known_sets: dict[int, tuple[int, pa.Array]] = {}
         copy.write(self._encoder.write_header())
@@ -215,8 +217,8 @@ class ColumnarLoad:
             arrays.append(cast(kept))
         lines = pc.add(pc.cast(pc.indices_nonzero(good), pa.int32()), pa.scalar(base, pa.int32()))
         arrays.append(lines)
-        arrays.append(pa.array([self.business_date] * n, pa.date32()))
-        arrays.append(pa.array([self.load_id] * n, pa.int64()))
+        arrays.append(pa.repeat(self._date, n))
+        arrays.append(pa.repeat(self._load, n))
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
         self.copy.write(self._encoder.write_batch(batch))
         self.rows += n
