@@ -15,11 +15,8 @@
     ever delivered (stale resend) gets an empty interval and is dropped. -#}
 
 {% macro latest_version(relation, key_columns, columns, version_order='updated_at desc') -%}
-    select
-        {%- for c in columns %}
-        {{ c }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from (
+    with ranked_deliveries as (
+        -- every delivery of a key, newest version first
         select
             {%- for c in columns %}
             {{ c }},
@@ -29,7 +26,13 @@
                 order by {{ version_order }}, _business_date desc, _load_id desc, _line_number desc
             ) as version_rank
         from {{ relation }}
-    ) as ranked
+    )
+
+    select
+        {%- for c in columns %}
+        {{ c }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from ranked_deliveries
     where version_rank = 1
 {%- endmacro %}
 
@@ -43,13 +46,34 @@
 {% macro version_intervals(relation, key_columns, version_columns, attribute_columns) -%}
     {%- set keys = key_columns | join(', ') -%}
     {%- set all_columns = key_columns + version_columns + attribute_columns -%}
-    select
-        {%- for c in all_columns %}
-        {{ c }},
-        {%- endfor %}
-        known_from_date,
-        known_to_date
-    from (
+    with fingerprinted as (
+        -- every delivery, with the fingerprint of the version it carries
+        select
+            *,
+            {{ version_fingerprint(version_columns + attribute_columns) }} as version_fingerprint
+        from {{ relation }}
+    ),
+
+    versions as (
+        -- one row per distinct version of a key (its latest delivery), with the first
+        -- business date it was delivered: known_from_date
+        select
+            {%- for c in all_columns %}
+            {{ c }},
+            {%- endfor %}
+            min(_business_date) over (
+                partition by {{ keys }}, version_fingerprint
+            ) as known_from_date,
+            row_number() over (
+                partition by {{ keys }}, version_fingerprint
+                order by _business_date desc, _load_id desc, _line_number desc
+            ) as delivery_rank
+        from fingerprinted
+    ),
+
+    intervals as (
+        -- known_to_date: the earliest known_from_date of the key's newer versions (those
+        -- sorted before this one, newest version first); 9999-12-31 while none exists
         select
             {%- for c in all_columns %}
             {{ c }},
@@ -63,27 +87,19 @@
                 ),
                 date '9999-12-31'
             ) as known_to_date
-        from (
-            select
-                {%- for c in all_columns %}
-                {{ c }},
-                {%- endfor %}
-                min(_business_date) over (
-                    partition by {{ keys }}, version_fingerprint
-                ) as known_from_date,
-                row_number() over (
-                    partition by {{ keys }}, version_fingerprint
-                    order by _business_date desc, _load_id desc, _line_number desc
-                ) as delivery_rank
-            from (
-                select
-                    *,
-                    {{ version_fingerprint(version_columns + attribute_columns) }} as version_fingerprint
-                from {{ relation }}
-            ) as fingerprinted
-        ) as deliveries
+        from versions
         where delivery_rank = 1
-    ) as intervals
+    )
+
+    -- a version superseded before it was ever delivered (a stale resend) has an empty
+    -- interval: it was never the one known, so it is dropped
+    select
+        {%- for c in all_columns %}
+        {{ c }},
+        {%- endfor %}
+        known_from_date,
+        known_to_date
+    from intervals
     where known_from_date < known_to_date
 {%- endmacro %}
 
@@ -94,33 +110,41 @@
     of each row. -#}
 {% macro scd2_from_intervals(relation, key_column, tracked_columns, other_columns) -%}
     {%- set cols = tracked_columns + other_columns -%}
-    select
-        {{ key_column }},
-        {%- for c in cols %}
-        {{ c }},
-        {%- endfor %}
-        valid_from,
-        coalesce(lead(valid_from) over (partition by {{ key_column }} order by valid_from), date '9999-12-31') as valid_to
-    from (
+    with tracked_versions as (
+        -- each known version, its tracked attributes as one comparable value, and the
+        -- previous version's
+        select
+            *,
+            row({{ tracked_columns | join(', ') }})::text as tracked,
+            lag(row({{ tracked_columns | join(', ') }})::text) over (
+                partition by {{ key_column }} order by known_from_date
+            ) as previous_tracked
+        from {{ relation }}
+    ),
+
+    changes as (
+        -- the versions where a tracked attribute changed open a row of the history
         select
             {{ key_column }},
             {%- for c in cols %}
             {{ c }},
             {%- endfor %}
             known_from_date as valid_from
-        from (
-            select
-                *,
-                lag(tracked) over (partition by {{ key_column }} order by known_from_date) as previous_tracked
-            from (
-                select
-                    *,
-                    row({{ tracked_columns | join(', ') }})::text as tracked
-                from {{ relation }}
-            ) as tracked_rows
-        ) as flagged
+        from tracked_versions
         where tracked is distinct from previous_tracked
-    ) as changes
+    )
+
+    -- a row is valid until the next change (exclusive); the current row until 9999-12-31
+    select
+        {{ key_column }},
+        {%- for c in cols %}
+        {{ c }},
+        {%- endfor %}
+        valid_from,
+        coalesce(
+            lead(valid_from) over (partition by {{ key_column }} order by valid_from), date '9999-12-31'
+        ) as valid_to
+    from changes
 {%- endmacro %}
 
 {#- The delivered rows a version model (re)computes, and the clean-up after it.
@@ -148,8 +172,9 @@
 ) -%}
     {%- set keys = key_columns | join(', ') -%}
     {%- if incremental %}
-    select delivered.*
-    from (
+    with touched_keys as (
+        -- keys delivered in the window (for snapshots: only when the delivery differs from
+        -- the key's current version) ...
         select {{ keys }}
         from {{ relation }} as tonight
         where
@@ -168,18 +193,26 @@
             )
             {%- endif %}
         union
+        -- ... and keys whose version the target dates in the window (a corrected file of a
+        -- date can take a version away)
         select {{ keys }}
         from {{ target }}
         where {{ target_date_column }} between {{ run_start_date(true) }} and {{ run_end_date() }}
-    ) as touched
+    )
+
+    -- all deliveries of each touched key, from any date
+    select delivered.*
+    from touched_keys
     cross join lateral (
-        -- one lookup per touched key through raw's key index (offset 0 keeps the planner
-        -- from turning it into a join over every delivery)
+        -- Planner trick: one lookup per touched key through raw's B-tree on the key
+        -- (qudao.warehouse.schema.raw_key_expressions). Without "offset 0" PostgreSQL
+        -- flattens the lateral subquery into a hash join that reads every delivery of the
+        -- entity; offset 0 keeps it a subquery, so a night reads only its keys' rows.
         select *
         from {{ relation }} as candidate
         where
             {%- for k in key_columns %}
-            candidate.{{ k }} = touched.{{ k }}{{ ' and' if not loop.last }}
+            candidate.{{ k }} = touched_keys.{{ k }}{{ ' and' if not loop.last }}
             {%- endfor %}
         offset 0
     ) as delivered
