@@ -57,6 +57,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: bool = False) -> None:
     """Rows as CSV, or as an aligned text table."""
     if as_csv:
@@ -65,11 +76,11 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: b
         w.writerows([[_text(v) for v in row] for row in rows])
         return
     cells = [[_text(v) for v in row] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    widths = [max([_width(c), *(_width(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    print("  ".join(_pad(c, w) for c, w in zip(columns, widths, strict=True)).rstrip())
     print("  ".join("-" * w for w in widths))
     for r in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        print("  ".join(_pad(v, w) for v, w in zip(r, widths, strict=True)).rstrip())
     print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
@@ -77,31 +88,31 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from qudao.metrics.engine import Metrics, MetricsError
     from qudao.warehouse.connection import warehouse
 
-    if args.action == "query" and args.limit is not None and args.limit < 1:
+    if args.action == "list":  # definitions only: no warehouse needed
+        infos = Metrics("").list(with_dimensions=args.dimensions)
+        rows = [(i.name, i.label, i.type, i.description) for i in infos]
+        if args.dimensions:
+            rows = [(*r, ", ".join(i.dimensions)) for r, i in zip(rows, infos, strict=True)]
+        print_table(
+            ["metric", "label", "type", "description"] + (["group_by"] if args.dimensions else []), rows
+        )
+        return 0
+    if args.limit is not None and args.limit < 1:
         raise SystemExit(f"--limit must be a positive whole number, not {args.limit}")
-    with warehouse() as url:
-        layer = Metrics(url)
-        try:
-            if args.action == "list":
-                infos = layer.list(with_dimensions=args.dimensions)
-                rows = [(i.name, i.label, i.type, i.description) for i in infos]
-                if args.dimensions:
-                    rows = [(*r, ", ".join(i.dimensions)) for r, i in zip(rows, infos, strict=True)]
-                cols = ["metric", "label", "type", "description"] + (["group_by"] if args.dimensions else [])
-                print_table(cols, rows)
-                return 0
-            options = {
-                "where": args.where,
-                "start": args.start,
-                "end": args.end,
-                "order_by": args.order,
-                "limit": args.limit,
-            }
-            if args.explain:
-                print(layer.sql(args.metrics, args.group_by, **options))
-                return 0
-            result = layer.query(args.metrics, args.group_by, **options)
-        except MetricsError as exc:
-            raise SystemExit(str(exc)) from None
+    options = {
+        "where": args.where,
+        "start": args.start,
+        "end": args.end,
+        "order_by": args.order,
+        "limit": args.limit,
+    }
+    try:
+        if args.explain:  # compiling needs no warehouse either
+            print(Metrics("").sql(args.metrics, args.group_by, **options))
+            return 0
+        with warehouse() as url:
+            result = Metrics(url).query(args.metrics, args.group_by, **options)
+    except MetricsError as exc:
+        raise SystemExit(str(exc)) from None
     print_table(result.columns, result.rows, as_csv=args.csv)
     return 0
