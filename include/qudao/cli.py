@@ -436,7 +436,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_republish(args: argparse.Namespace) -> int:
-    from qudao.publish import republish
+    from qudao.orchestration.republish import republish
     from qudao.transform import manifest_path
     from qudao.warehouse.connection import warehouse
 

@@ -28,7 +28,8 @@ from test_marts_numbers import D1, D2, D3, _deliver
 
 from qudao.ingest.loader import load_date
 from qudao.orchestration import tasks
-from qudao.publish import night_scope, republish
+from qudao.orchestration.republish import republish
+from qudao.publish import night_scope
 from qudao.transform import build, manifest_path
 from qudao.warehouse.connection import with_database
 from qudao.warehouse.schema import ensure_schema

@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from qudao.ledger import outcomes, publishes, runs
 from qudao.ledger.migrate import ensure_current
 from qudao.ledger.outcomes import StepOutcome
+from qudao.orchestration import steps
 from qudao.orchestration.failures import GateFailed, NotPublished, StepError, StepFailed, with_outcome
 from qudao.orchestration.runner import progress
 from qudao.warehouse.connection import connect, current_url
@@ -111,6 +112,11 @@ def load_source(source: str, business_date: date, landing: str, run_id: str) -> 
     return summary
 
 
+def _say(business_date: date) -> steps.Say:
+    """Progress lines of the night's steps, as ``qudao run`` shows them."""
+    return lambda line: progress(f"{business_date}: {line}")
+
+
 def _scope(business_date: date, run_id: str) -> Any:
     """The :class:`qudao.publish.NightScope` that ``build_marts`` built for ``run_id``.
 
@@ -133,19 +139,8 @@ def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
     A date older than the latest published night is rebuilt up to that night
     (:func:`qudao.publish.night_scope`); the scope is logged for the gate and publish.
     """
-    from qudao.publish import night_scope
-    from qudao.transform import build
-
-    url = current_url()
-    scope = night_scope(url, business_date)
-    for line in scope.lines():
-        progress(f"{business_date}: {line}")
-    progress(f"{business_date}: dbt build (staging, dimensions, facts, marts, tests)")
-    result = build(url, scope.run_date, start_date=scope.start_date)
-    for line in result.lines():
-        progress(f"{business_date}: {line}")
+    scope, result, tests = steps.build_night(current_url(), business_date, run_id, _say(business_date))
     detail = {**result.counts, "scope": scope.as_dict()}
-    tests = _record_dbt_tests(url, business_date, run_id, result)
     if result.only_tests_failed:  # the data broke a model's rules: a failed check, not a crash to retry
         message = "\n".join(
             [*tests.lines(), *(f"  {r.line()}" for r in tests.failures), "nothing was published"]
@@ -162,31 +157,6 @@ def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
         raise StepError("dbt build failed:\n" + "\n".join(result.failures), outcome)
     record(run_id, StepOutcome("build_marts", "ok", business_date, "success", counts=detail))
     return result.counts
-
-
-def _record_dbt_tests(url: str, business_date: date, run_id: str, result: Any) -> Any:
-    """The build's dbt tests as checks of stage ``dbt`` in ``ops.quality_results`` (with the gate's)."""
-    from qudao.quality.results import CheckResult, GateResult, record
-
-    gate = GateResult(run_id=run_id, business_date=business_date, stage="dbt")
-    for t in result.tests:
-        if t.status not in ("pass", "fail", "warn"):
-            continue  # skipped after an upstream failure, or could not run (a dbt error)
-        gate.results.append(
-            CheckResult(
-                "dbt",
-                t.name,
-                "warn" if t.status == "warn" else "error",
-                t.status == "pass",
-                observed=f"{t.failures} rows break it",
-                expected="0 rows",
-                detail=t.model or t.unique_id,
-            )
-        )
-    if gate.results:
-        with connect(url, autocommit=True) as conn:
-            record(conn, gate)
-    return gate
 
 
 def _gate_outcome(
@@ -224,23 +194,15 @@ def check_raw_quality(business_date: date, run_id: str) -> dict[str, Any]:
 def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
     """The gate's candidate stage on every date the build rebuilt for publishing (the raw stage
     ran before the build); raise :class:`GateFailed` on a blocking failure."""
-    from qudao.quality.gate import run_gate
-
-    url = current_url()
-    lines: list[str] = []
-    gates = []
-    summary: dict[str, Any] = {"passed": True, "failures": 0, "warnings": 0, "data_docs": ""}
-    for d in _scope(business_date, run_id).dates:
-        progress(f"{business_date}: quality gate" + (f" of {d}" if d != business_date else ""))
-        result = run_gate(url, d, run_id, stage="candidate")
-        for line in result.lines():
-            progress(f"{business_date}: {line}")
-        lines += result.lines()
-        gates.append(result)
-        summary["passed"] = summary["passed"] and result.passed
-        summary["failures"] += len(result.failures)
-        summary["warnings"] += len(result.warnings)
-        summary["data_docs"] = str(result.data_docs_path or "")
+    dates = _scope(business_date, run_id).dates
+    gates = steps.gate_dates(current_url(), business_date, dates, run_id, "candidate", _say(business_date))
+    lines = [line for g in gates for line in g.lines()]
+    summary: dict[str, Any] = {
+        "passed": all(g.passed for g in gates),
+        "failures": sum(len(g.failures) for g in gates),
+        "warnings": sum(len(g.warnings) for g in gates),
+        "data_docs": str(gates[-1].data_docs_path or "") if gates else "",
+    }
     outcome = _gate_outcome("check_quality", business_date, gates, summary)
     record(run_id, outcome)
     if not summary["passed"]:
@@ -252,14 +214,11 @@ def check_quality(business_date: date, run_id: str) -> dict[str, Any]:
 def publish_marts(business_date: date, run_id: str) -> dict[str, Any]:
     """Make the night's candidate marts visible in ``marts``, all at once (with the
     published nights after it, when it is older than them)."""
-    from qudao.publish import publish
     from qudao.transform import manifest_path
 
-    dates = list(_scope(business_date, run_id).dates)
-    result = publish(current_url(), dates, run_id, manifest_path())
+    dates = _scope(business_date, run_id).dates
+    result = steps.publish_dates(current_url(), dates, run_id, manifest_path(), _say(business_date))
     lines = result.lines()
-    for line in lines:
-        progress(f"{business_date}: {line}")
     counts = {"lines": lines, "publish_id": result.publish_id, "tables": len(result.tables)}
     record(run_id, StepOutcome("publish_marts", "ok", business_date, "success", counts=counts))
     return {"lines": lines}

@@ -1,6 +1,6 @@
 """Write-audit-publish: make a checked night visible in ``marts``, all at once.
 
-The package's rooms: ``apply`` (publish), ``rollback``, ``republish``, ``scope``
+The package's rooms: ``apply`` (publish), ``rollback``, ``scope``
 (which dates go together), ``tables`` (a published table's shape) and ``state``.
 
 dbt writes ``marts_candidate`` (BI cannot see it); the gate checks it; :func:`publish`
@@ -27,24 +27,20 @@ from __future__ import annotations
 KEEP_BACKUPS = 7
 
 from qudao.publish.apply import PublishRefused, PublishResult, publish  # noqa: E402
-from qudao.publish.republish import SUMMARY_FAILURES, RepublishResult, republish  # noqa: E402
 from qudao.publish.rollback import RollbackResult, rollback  # noqa: E402
 from qudao.publish.scope import NightScope, night_scope, published_nights  # noqa: E402
 from qudao.publish.state import PublishedTable, published_state  # noqa: E402
 
 __all__ = [
     "KEEP_BACKUPS",
-    "SUMMARY_FAILURES",
     "NightScope",
     "PublishRefused",
     "PublishResult",
     "PublishedTable",
-    "RepublishResult",
     "RollbackResult",
     "night_scope",
     "publish",
     "published_nights",
     "published_state",
-    "republish",
     "rollback",
 ]

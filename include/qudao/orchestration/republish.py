@@ -1,4 +1,8 @@
-"""Republish: after a data fix, rebuild a date's marts, gate them again and publish."""
+"""``qudao republish``: after a data fix, rebuild a date's marts, gate them again and publish.
+
+It runs the night's own steps (:mod:`qudao.orchestration.steps`, what the nightly tasks
+run), quietly, with the gate's ``all`` stage per date, and sums them up in a few lines.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import Any
 import psycopg
 
 from qudao.ledger import publishes
-from qudao.publish.apply import PublishRefused, PublishResult, publish
-from qudao.publish.scope import NightScope, night_scope
+from qudao.orchestration import steps
+from qudao.publish import NightScope, PublishRefused, PublishResult, night_scope
 
 #: error failures a republish summary lists per gate (the rest: ops.quality_results)
 SUMMARY_FAILURES = 10
@@ -87,22 +91,21 @@ def republish(
     ``dbt build``; ``log_dir`` receives dbt's log (``dbt.log``) instead of the console.
     Returns a refused result (and logs ``refused``) when dbt or the gate fails.
     """
-    from qudao.quality.gate import run_gate
-
     run_id = f"republish__{business_date.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
     scope = night_scope(url, business_date)
     out = RepublishResult(business_date, run_id, published=False, scope=scope)
     if rebuild:
-        from qudao.transform import build
-
-        built = build(url, scope.run_date, start_date=scope.start_date, log_dir=log_dir)
+        scope, built, _ = steps.build_night(url, business_date, run_id, steps.quiet, log_dir=log_dir)
+        out.scope = scope
         out.build_lines = built.lines()
         out.dbt_log = log_dir / "dbt.log" if log_dir is not None else None
         if not built.success:
             out.reason = "dbt build failed"
             _log_refused(url, run_id, business_date, out.reason, built.failures)
             return out
-    out.gates = [run_gate(url, d, run_id, "all", manifest_path=manifest_path) for d in scope.dates]
+    out.gates = steps.gate_dates(
+        url, business_date, scope.dates, run_id, "all", steps.quiet, manifest_path=manifest_path
+    )
     failures = [r for gate in out.gates for r in gate.failures]
     if failures:
         failed = ", ".join(str(g.business_date) for g in out.gates if not g.passed)
@@ -110,7 +113,7 @@ def republish(
         _log_refused(url, run_id, business_date, out.reason, [r.line() for r in failures])
         return out
     try:
-        out.publish = publish(url, list(scope.dates), run_id, manifest_path)
+        out.publish = steps.publish_dates(url, scope.dates, run_id, manifest_path, steps.quiet)
     except PublishRefused as exc:  # e.g. a later night was published meanwhile (logged by publish)
         out.reason = str(exc)
         return out
