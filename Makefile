@@ -10,7 +10,7 @@ LANDING ?= data/landing
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test install lint dbt-parse unit integration lock clean ui
+.PHONY: demo test install browser lint dbt-parse unit integration lock clean ui
 
 ## demo: set up, generate 14 days of sample extracts, run the nightly pipeline for each, show the result
 demo: install
@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/qudao status
 
 ## test: set up, lint Python and SQL, parse dbt, run the whole pytest suite
-test: install lint dbt-parse
+test: install browser lint dbt-parse
 	$(BIN)/pytest -p no:cacheprovider
 
 ## install: .venv with the locked dependency versions, qudao itself and its demo tools (tools/;
@@ -43,6 +43,14 @@ lint: install
 
 dbt-parse: install
 	$(BIN)/qudao dbt-parse
+
+## browser: headless Chromium and CJK fonts from Debian for the report page test (apt-get, as root)
+browser:
+	@command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q . && exit 0; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null \
+		|| echo "apt-get could not install chromium: the report page browser test will be skipped"; \
+	else echo "no chromium: the report page browser test will be skipped (install chromium and fonts-noto-cjk)"; fi
 
 ## lock: re-resolve requirements.lock from pyproject.toml
 lock:
