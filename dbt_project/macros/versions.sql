@@ -223,15 +223,21 @@
 {%- endmacro %}
 
 {% macro delete_vanished_versions(relation, key_columns, target_date_column='known_from_date') -%}
-    {%- set keys = key_columns | join(', ') -%}
     {%- if is_incremental() -%}
-        delete from {{ this }}
+        delete from {{ this }} as kept
         where
-            {{ target_date_column }} between {{ run_start_date(true) }} and {{ run_end_date() }}
-            and ({{ keys }}) not in (
-                select {{ keys }}
-                from {{ relation }}
-                where _business_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+            kept.{{ target_date_column }} between {{ run_start_date(true) }} and {{ run_end_date() }}
+            -- an anti-join, not "(keys) not in (subquery)": PostgreSQL hashes a row-valued
+            -- NOT IN only while the subquery fits in work_mem, and otherwise rescans it for
+            -- every row (a large night's million order lines ran for hours)
+            and not exists (
+                select 1
+                from {{ relation }} as delivered
+                where
+                    delivered._business_date between {{ run_start_date(true) }} and {{ run_end_date() }}
+                    {%- for k in key_columns %}
+                    and delivered.{{ k }} = kept.{{ k }}
+                    {%- endfor %}
             )
     {%- else -%}
         select 1
