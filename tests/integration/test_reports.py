@@ -260,14 +260,48 @@ def test_cli(
     assert "not an ISO week" in err and "Traceback" not in err
 
 
+def _script_errors(chromium_log: str) -> list[str]:
+    """The page's uncaught script errors in Chromium's console log (``--enable-logging=stderr``)."""
+    return [line for line in chromium_log.splitlines() if ":CONSOLE" in line and "Uncaught" in line]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium on this machine")
+def test_the_browser_check_sees_a_script_error(tmp_path: Path) -> None:
+    """The console check above can fail: a page that calls an undefined function is caught."""
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><script>undefinedFunction();</script></body></html>")
+    run = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert len(_script_errors(run.stderr)) == 1
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium on this machine")
 def test_a_browser_draws_the_charts(bulletin: Rendered, tmp_path: Path) -> None:
-    """Headless Chromium: every chart div holds an SVG with drawn paths and the Chinese text is there."""
+    """Headless Chromium: no script error, an SVG with drawn paths in every chart, the Chinese text."""
     base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--lang=zh-CN"]
     url = bulletin.html.as_uri()
-    dom = subprocess.run(
-        [*base, "--virtual-time-budget=5000", "--dump-dom", url], capture_output=True, text=True, timeout=120
-    ).stdout
+    page = subprocess.run(
+        [*base, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = page.stdout
+    assert _script_errors(page.stderr) == []
     parser = _Tables()
     parser.feed(dom)
     assert len(parser.charts) == 7
