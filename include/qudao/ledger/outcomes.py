@@ -11,23 +11,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:  # import-light: the exceptions DAG files reach carry an outcome
     import psycopg
 
 #: what an outcome is about: ``ok`` for a step that did its job, else the kind of failure
 Kind = Literal["ok", "extracts_missing", "ingestion", "quality_gate", "dbt", "publish", "deadline", "task"]
-KINDS: tuple[str, ...] = (
-    "ok",
-    "extracts_missing",
-    "ingestion",
-    "quality_gate",
-    "dbt",
-    "publish",
-    "deadline",
-    "task",
-)
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True)
