@@ -13,18 +13,8 @@ from qudao.alerts.config import AlertConfig
 from qudao.alerts.message import Alert
 
 
-def send_email(cfg: AlertConfig, alert: Alert) -> str:
-    """Send the alert as a plain-text e-mail; returns a short delivery note."""
-    to = cfg.recipients(alert.kind, alert.sources)
-    if not to:
-        return "skipped: no recipients"
-    msg = EmailMessage()
-    msg["Subject"] = alert.subject
-    msg["From"] = cfg.mail_from
-    msg["To"] = ", ".join(to)
-    msg["X-Qudao-Alert"] = f"{alert.status}; kind={alert.kind}; run={alert.run_id}"
-    msg.set_content(alert.body())
-    assert cfg.smtp_host
+def deliver_mail(cfg: AlertConfig, msg: EmailMessage) -> None:
+    """Hand one message to the configured SMTP server (SSL, STARTTLS and login as set)."""
     if cfg.smtp_ssl:
         smtp: smtplib.SMTP = smtplib.SMTP_SSL(
             cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout, context=ssl.create_default_context()
@@ -37,6 +27,21 @@ def send_email(cfg: AlertConfig, alert: Alert) -> str:
         if cfg.smtp_user:
             smtp.login(cfg.smtp_user, cfg.smtp_password or "")
         smtp.send_message(msg)
+
+
+def send_email(cfg: AlertConfig, alert: Alert) -> str:
+    """Send the alert as a plain-text e-mail; returns a short delivery note."""
+    to = cfg.recipients(alert.kind, alert.sources)
+    if not to:
+        return "skipped: no recipients"
+    msg = EmailMessage()
+    msg["Subject"] = alert.subject
+    msg["From"] = cfg.mail_from
+    msg["To"] = ", ".join(to)
+    msg["X-Qudao-Alert"] = f"{alert.status}; kind={alert.kind}; run={alert.run_id}"
+    msg.set_content(alert.body())
+    assert cfg.smtp_host
+    deliver_mail(cfg, msg)
     return f"sent to {', '.join(to)}"
 
 

@@ -10,8 +10,6 @@ unchanged marts leaves it as it was. E-mail goes through the alerts' SMTP settin
 from __future__ import annotations
 
 import os
-import smtplib
-import ssl
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date
@@ -87,6 +85,7 @@ def periods_closed_by(business_date: date) -> list[Period]:
 
 def send_report(done: Rendered, environ: dict[str, str] | None = None) -> str:
     """E-mail both files; returns a short note (``skipped: …`` when not configured)."""
+    from qudao.alerts.channels import deliver_mail
     from qudao.alerts.config import AlertConfig
 
     env = os.environ if environ is None else environ
@@ -109,18 +108,7 @@ def send_report(done: Rendered, environ: dict[str, str] | None = None) -> str:
     msg.add_attachment(
         done.xlsx.read_bytes(), maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=done.xlsx.name
     )
-    if cfg.smtp_ssl:
-        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-            cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout, context=ssl.create_default_context()
-        )
-    else:
-        smtp = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout)
-    with smtp:
-        if cfg.smtp_starttls and not cfg.smtp_ssl:
-            smtp.starttls(context=ssl.create_default_context())
-        if cfg.smtp_user:
-            smtp.login(cfg.smtp_user, cfg.smtp_password or "")
-        smtp.send_message(msg)
+    deliver_mail(cfg, msg)
     return f"e-mailed to {', '.join(to)}"
 
 
