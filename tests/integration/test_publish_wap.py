@@ -331,9 +331,10 @@ def test_backups_are_kept_for_the_latest_publishes_only(db_url, conn, tmp_path, 
 def test_facts_publish_the_keys_a_night_changed(db_url, conn, tmp_path):
     """A latest-version fact is published by key: the night's versions replace theirs, the rest stays."""
     manifest = tmp_path / "facts.json"
-    meta = {"unique_key": ["line_id"], "changed_column": "last_delivered_date"}
+    # as dbt writes it: the key in the model's own config, the changed column in its yml meta
+    config = {"unique_key": ["line_id"], "meta": {"changed_column": "last_delivered_date"}}
     node = {"resource_type": "model", "name": "fct_lines", "alias": "fct_lines", "schema": "marts_candidate"}
-    manifest.write_text(json.dumps({"nodes": {"model.qudao.fct_lines": {**node, "config": {"meta": meta}}}}))
+    manifest.write_text(json.dumps({"nodes": {"model.qudao.fct_lines": {**node, "config": config}}}))
     conn.execute(
         "create table marts_candidate.fct_lines (line_id text, amount integer, last_delivered_date date)"
     )
