@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -43,9 +44,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         embedded.stop(Path(home))
 
 
-@pytest.fixture
-def db_url(server_url: str) -> Iterator[str]:
-    """A fresh database with the platform schemas (``raw``, ``ops``, …) created."""
+@contextmanager
+def fresh_warehouse(server_url: str) -> Iterator[str]:
+    """A new database on the server with the platform schemas created, dropped afterwards."""
     name = f"qudao_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'create database "{name}"')
@@ -60,6 +61,19 @@ def db_url(server_url: str) -> Iterator[str]:
                 "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,)
             )
             admin.execute(f'drop database if exists "{name}"')
+
+
+@pytest.fixture
+def db_url(server_url: str) -> Iterator[str]:
+    """A fresh database with the platform schemas (``raw``, ``ops``, …) created."""
+    with fresh_warehouse(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def new_warehouse(server_url: str) -> Callable[[], AbstractContextManager[str]]:
+    """Opens further fresh warehouses (``with new_warehouse() as url``) beside ``db_url``."""
+    return lambda: fresh_warehouse(server_url)
 
 
 @pytest.fixture

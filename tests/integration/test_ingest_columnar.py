@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -14,8 +13,6 @@ import qudao.ingest.columnar as columnar
 import qudao.ingest.loader as loader
 from qudao.contracts import entity
 from qudao.ingest import load_date
-from qudao.warehouse.connection import with_database
-from qudao.warehouse.schema import ensure_schema
 from qudao_testing.extracts import day_rows, file_path, write_bytes, write_day, write_entity
 
 pytestmark = pytest.mark.integration
@@ -50,22 +47,10 @@ ORDER_LINES = [
 
 
 @pytest.fixture
-def other_db_url(server_url: str) -> Iterator[str]:
+def other_db_url(new_warehouse) -> Iterator[str]:
     """A second fresh warehouse, to load the same files by the other path."""
-    name = f"qudao_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    url = with_database(server_url, name)
-    with psycopg.connect(url) as conn:
-        ensure_schema(conn)
-    try:
+    with new_warehouse() as url:
         yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,)
-            )
-            admin.execute(f'drop database if exists "{name}"')
 
 
 def _write_varied_day(landing) -> None:
