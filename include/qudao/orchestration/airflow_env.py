@@ -24,6 +24,8 @@ from qudao.config import PROJECT_ROOT, settings
 LOCAL_HOST = "127.0.0.1"
 #: The local UI's port unless AIRFLOW__API__PORT says otherwise.
 LOCAL_UI_PORT = 8080
+#: The OpenLineage namespace of qudao's Airflow jobs.
+OPENLINEAGE_NAMESPACE = "qudao"
 #: The file SimpleAuthManager keeps the generated admin password in (under AIRFLOW_HOME).
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 
@@ -49,6 +51,9 @@ def airflow_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"{api}/execution/")
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "True")
     env.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE", "False")
+    # OpenLineage (qudao.lineage): the provider stays off until a transport is configured
+    # (OPENLINEAGE_URL for HTTP, AIRFLOW__OPENLINEAGE__TRANSPORT for any other)
+    env.setdefault("AIRFLOW__OPENLINEAGE__NAMESPACE", OPENLINEAGE_NAMESPACE)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DO_NOT_TRACK", "1")
     env.setdefault("QUDAO_HOME", str(cfg.home))

@@ -19,9 +19,12 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from qudao.config import settings
 from qudao.ledger import outcomes, publishes, runs
 from qudao.ledger.migrate import ensure_current
 from qudao.ledger.outcomes import StepOutcome
+from qudao.lineage.collect import record_load, record_publish
+from qudao.lineage.dbt_models import emit_for_running_task
 from qudao.orchestration import steps
 from qudao.orchestration.failures import GateFailed, NotPublished, StepError, StepFailed, with_outcome
 from qudao.orchestration.runner import progress
@@ -93,7 +96,9 @@ def load_source(source: str, business_date: date, landing: str, run_id: str) -> 
     def say(line: str) -> None:
         progress(f"{business_date}: {line}")
 
-    report = load_date(current_url(), landing, business_date, sources=[source], progress=say)
+    url = current_url()
+    report = load_date(url, landing, business_date, sources=[source], progress=say)
+    record_load(url, report.files)  # OpenLineage: landing files in, raw tables out
     refused = [f.path for f in report.files if f.status == "refused"]
     summary = {
         "files": len(report.files),
@@ -139,7 +144,9 @@ def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
     A date older than the latest published night is rebuilt up to that night
     (:func:`qudao.publish.night_scope`); the scope is logged for the gate and publish.
     """
-    scope, result, tests = steps.build_night(current_url(), business_date, run_id, _say(business_date))
+    url = current_url()
+    scope, result, tests = steps.build_night(url, business_date, run_id, _say(business_date))
+    emit_for_running_task(url, settings().dbt_project_dir)  # OpenLineage: an event pair per dbt node
     detail = {**result.counts, "scope": scope.as_dict()}
     if result.only_tests_failed:  # the data broke a model's rules: a failed check, not a crash to retry
         message = "\n".join(
@@ -217,7 +224,9 @@ def publish_marts(business_date: date, run_id: str) -> dict[str, Any]:
     from qudao.transform import manifest_path
 
     dates = _scope(business_date, run_id).dates
-    result = steps.publish_dates(current_url(), dates, run_id, manifest_path(), _say(business_date))
+    url = current_url()
+    result = steps.publish_dates(url, dates, run_id, manifest_path(), _say(business_date))
+    record_publish(url, result.tables)  # OpenLineage: marts_candidate in, marts out
     lines = result.lines()
     counts = {"lines": lines, "publish_id": result.publish_id, "tables": len(result.tables)}
     record(run_id, StepOutcome("publish_marts", "ok", business_date, "success", counts=counts))
