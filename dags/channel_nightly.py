@@ -9,7 +9,7 @@ Every night at 02:00 Asia/Shanghai this DAG processes the **previous business da
    naming the missing entities.
 2. `load_*_extracts` — each source's files are validated against the extract
    contract and loaded into `raw` (bad rows to `ops.rejected_rows`, unreadable
-   files quarantined).
+   files quarantined); an asset event per raw table names the night and its rows.
 3. `check_raw_quality` — the quality gate's raw stage (manifest reconciliation,
    reject share, refused files, freshness, volume): a blocking failure stops the
    night before dbt runs.
@@ -39,12 +39,18 @@ from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from qudao.alerts import QudaoAlertNotifier
-from qudao.assets import PUBLISHED_MARTS, published_extra
+from qudao.assets import PUBLISHED_MARTS, loaded_extras, published_extra, raw_assets
 from qudao.constants import BUSINESS_TZ_NAME
 from qudao.orchestration.extracts import WaitForExtractsSensor
 from qudao.orchestration.night import business_date_of, env_seconds, landing_of
 
 NIGHT = "{{ qudao_business_date(dag_run.conf, logical_date) }}"
+
+
+def _raw_events(context: dict, source: str, business_date: object, summary: dict) -> None:
+    """Each raw table's asset event names the night and the rows it loaded."""
+    for asset, extra in loaded_extras(source, business_date, summary["rows_loaded_by_table"]).items():
+        context["outlet_events"][asset].extra = extra
 
 
 def _night(context: dict) -> tuple:
@@ -80,26 +86,32 @@ def channel_nightly() -> None:
         deadline=timedelta(seconds=env_seconds("QUDAO_EXTRACTS_DEADLINE_SECONDS", 4 * 3600)),
     )
 
-    @task
+    @task(outlets=raw_assets("crm"))
     def load_crm_extracts(**context) -> dict:
         from qudao.orchestration import tasks
 
         business_date, landing, run_id = _night(context)
-        return tasks.load_source("crm", business_date, landing, run_id)
+        summary = tasks.load_source("crm", business_date, landing, run_id)
+        _raw_events(context, "crm", business_date, summary)
+        return summary
 
-    @task
+    @task(outlets=raw_assets("call_center"))
     def load_call_center_extracts(**context) -> dict:
         from qudao.orchestration import tasks
 
         business_date, landing, run_id = _night(context)
-        return tasks.load_source("call_center", business_date, landing, run_id)
+        summary = tasks.load_source("call_center", business_date, landing, run_id)
+        _raw_events(context, "call_center", business_date, summary)
+        return summary
 
-    @task
+    @task(outlets=raw_assets("dealer_sales"))
     def load_dealer_sales_extracts(**context) -> dict:
         from qudao.orchestration import tasks
 
         business_date, landing, run_id = _night(context)
-        return tasks.load_source("dealer_sales", business_date, landing, run_id)
+        summary = tasks.load_source("dealer_sales", business_date, landing, run_id)
+        _raw_events(context, "dealer_sales", business_date, summary)
+        return summary
 
     @task(retries=0)
     def check_raw_quality(**context) -> dict:

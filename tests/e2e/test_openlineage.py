@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -78,7 +79,8 @@ def lineage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             )
             assert out.returncode == 0, out.stdout + out.stderr
         (tmp / "events.json").write_text(json.dumps(_Receiver.events, indent=1))  # to read on a failure
-        yield {"events": list(_Receiver.events), "paths": list(_Receiver.paths), "landing": landing}
+        events, paths = list(_Receiver.events), list(_Receiver.paths)
+        yield {"events": events, "paths": paths, "landing": landing, "home": home}
     finally:
         server.shutdown()
         embedded.stop(home)
@@ -170,3 +172,21 @@ def test_the_dbt_models_are_children_of_build_marts(lineage) -> None:
     ]
     assert models, "no event of the coverage model"
     assert {e["run"]["facets"]["parent"]["run"]["runId"] for e in models} <= build
+
+
+def test_each_raw_table_gets_an_asset_event_naming_the_night_and_its_rows(lineage) -> None:
+    from qudao.contracts import entities_of
+
+    with sqlite3.connect(lineage["home"] / "airflow" / "airflow.db") as db:
+        rows = db.execute(
+            "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id"
+            " where a.uri like 'qudao://warehouse/raw/%'"
+        ).fetchall()
+    events = {uri.rsplit("/", 1)[1]: json.loads(extra) for uri, extra in rows}
+    expected = {e.raw_table for source in ("crm", "call_center", "dealer_sales") for e in entities_of(source)}
+    assert set(events) == expected and len(rows) == len(expected)  # one event per table and night
+    assert {e["business_date"] for e in events.values()} == {str(NIGHT)}
+    # the generator's orders file of the night, counted here without qudao's loader
+    orders = lineage["landing"] / "dealer_sales" / str(NIGHT) / "orders.csv"
+    lines = [line for line in orders.read_text(encoding="utf-8-sig").splitlines()[1:] if line.strip()]
+    assert events["dealer_sales__orders"]["rows_loaded"] == len(lines) > 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -100,11 +101,15 @@ def load_source(source: str, business_date: date, landing: str, run_id: str) -> 
     report = load_date(url, landing, business_date, sources=[source], progress=say)
     record_load(url, report.files)  # OpenLineage: landing files in, raw tables out
     refused = [f.path for f in report.files if f.status == "refused"]
+    by_table: Counter[str] = Counter()
+    for f in report.files:
+        by_table[f"{f.source}__{f.entity}"] += f.rows_loaded or 0
     summary = {
         "files": len(report.files),
         "rows_loaded": sum(f.rows_loaded or 0 for f in report.files),
         "rows_rejected": sum(f.rows_rejected or 0 for f in report.files),
         "refused": refused,
+        "rows_loaded_by_table": dict(by_table),
     }
     say(
         f"{source}: {summary['files']} files, {summary['rows_loaded']:,} rows loaded, "
