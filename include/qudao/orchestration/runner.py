@@ -36,6 +36,7 @@ from typing import Any
 
 from qudao.constants import SHANGHAI
 from qudao.orchestration.airflow_env import airflow_env, ensure_airflow_db
+from qudao.orchestration.task_logs import capture_task_logs, progress_line
 
 DAG_ID = "channel_nightly"
 PROGRESS = "QUDAO-PROGRESS "
@@ -59,8 +60,9 @@ def run_id_for(business_date: date, started: datetime) -> str:
 
 
 def progress(message: str) -> None:
-    """Print a progress line that ``qudao run`` shows on the console."""
+    """Print a progress line that ``qudao run`` shows on the console (and the task's log)."""
     print(PROGRESS + message, flush=True)
+    progress_line(message)
 
 
 @dataclass
@@ -369,6 +371,10 @@ def _main(landing: str, nights: list[str]) -> int:
 
     @providers_configuration_loaded
     def run() -> int:
+        with capture_task_logs():  # the UI's Logs tab shows the tasks of qudao run's runs
+            return run_nights()
+
+    def run_nights() -> int:
         dag = get_bagged_dag(bundle_names=None, dag_id=DAG_ID)
         for night in nights:
             d, run_id = night.split("=", 1)

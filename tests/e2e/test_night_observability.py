@@ -1,10 +1,13 @@
-"""OpenLineage: a night's lineage reaches a Marquez-compatible HTTP endpoint (issue 15, item 3).
+"""What a night shows outside the warehouse: lineage, assets, task logs (issue 15).
 
 A real ``qudao run`` of one generated night with ``OPENLINEAGE_URL`` pointed at an HTTP
-receiver this test starts (it answers like Marquez's ``POST /api/v1/lineage``). Every event
-must validate against the OpenLineage specification's JSON schema, and the events' inputs
-and outputs must chain landing files → raw → staging → intermediate → marts_candidate →
-marts for the coverage and active-agents marts.
+receiver this test starts (it answers like Marquez's ``POST /api/v1/lineage``):
+
+- every OpenLineage event validates against the specification's JSON schema, and the
+  events' inputs and outputs chain landing files → raw → staging → intermediate →
+  marts_candidate → marts for the coverage and active-agents marts;
+- each raw table gets an Airflow asset event naming the night;
+- each task's log is where the Airflow UI reads it, read here by Airflow's own log reader.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def lineage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             assert out.returncode == 0, out.stdout + out.stderr
         (tmp / "events.json").write_text(json.dumps(_Receiver.events, indent=1))  # to read on a failure
         events, paths = list(_Receiver.events), list(_Receiver.paths)
-        yield {"events": events, "paths": paths, "landing": landing, "home": home}
+        yield {"events": events, "paths": paths, "landing": landing, "home": home, "env": env}
     finally:
         server.shutdown()
         embedded.stop(home)
@@ -190,3 +193,42 @@ def test_each_raw_table_gets_an_asset_event_naming_the_night_and_its_rows(lineag
     orders = lineage["landing"] / "dealer_sales" / str(NIGHT) / "orders.csv"
     lines = [line for line in orders.read_text(encoding="utf-8-sig").splitlines()[1:] if line.strip()]
     assert events["dealer_sales__orders"]["rows_loaded"] == len(lines) > 0
+
+
+_READ_LOGS = """
+import json, sys
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.log.log_reader import TaskLogReader
+from airflow.utils.session import create_session
+
+with create_session() as session:
+    out = {}
+    for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == "channel_nightly"):
+        chunks, _ = TaskLogReader().read_log_chunks(ti, ti.try_number, {})
+        out[ti.task_id] = [m.model_dump(mode="json") for m in chunks]
+print(json.dumps(out))
+"""
+
+
+def test_each_task_log_is_where_the_airflow_ui_reads_it(lineage) -> None:
+    airflow = lineage["home"] / "airflow"  # where qudao run kept Airflow's metadata and logs
+    env = {
+        **lineage["env"],
+        "AIRFLOW_HOME": str(airflow),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow / "logs"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _READ_LOGS], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    logs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"load_dealer_sales_extracts", "build_marts", "publish_marts"} <= set(logs)
+    events = {task: [m.get("event", "") for m in messages] for task, messages in logs.items()}
+    assert all("Task started" in e for e in events.values()), events
+    # the task's own progress lines, as qudao run printed them
+    assert any(
+        e.startswith(f"{NIGHT}: dealer_sales: ") and "rows loaded" in e
+        for e in events["load_dealer_sales_extracts"]
+    )
+    assert any("published" in e for e in events["publish_marts"]), events["publish_marts"]
