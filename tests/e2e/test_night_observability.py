@@ -7,17 +7,24 @@ receiver this test starts (it answers like Marquez's ``POST /api/v1/lineage``):
   events' inputs and outputs chain landing files → raw → staging → intermediate →
   marts_candidate → marts for the coverage and active-agents marts;
 - each raw table gets an Airflow asset event naming the night;
-- each task's log is where the Airflow UI reads it, read here by Airflow's own log reader.
+- each task's log is where the Airflow UI reads it, read here by Airflow's own log reader;
+- the Airflow UI itself (api-server on the night's metadata, headless Chromium) shows the
+  run with its real duration and the task's log lines. With ``QUDAO_UI_SCREENSHOTS=<dir>``
+  the screenshots are kept there (how ``docs/images/`` was made).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -211,15 +218,12 @@ print(json.dumps(out))
 
 
 def test_each_task_log_is_where_the_airflow_ui_reads_it(lineage) -> None:
-    airflow = lineage["home"] / "airflow"  # where qudao run kept Airflow's metadata and logs
-    env = {
-        **lineage["env"],
-        "AIRFLOW_HOME": str(airflow),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow / 'airflow.db'}",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow / "logs"),
-    }
     out = subprocess.run(
-        [sys.executable, "-c", _READ_LOGS], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
+        [sys.executable, "-c", _READ_LOGS],
+        env=_airflow_env(lineage),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
     )
     assert out.returncode == 0, out.stderr
     logs = json.loads(out.stdout.strip().splitlines()[-1])
@@ -232,3 +236,73 @@ def test_each_task_log_is_where_the_airflow_ui_reads_it(lineage) -> None:
         for e in events["load_dealer_sales_extracts"]
     )
     assert any("published" in e for e in events["publish_marts"]), events["publish_marts"]
+
+
+def _airflow_env(lineage: dict) -> dict[str, str]:
+    airflow = lineage["home"] / "airflow"  # where qudao run kept Airflow's metadata and logs
+    return {
+        **lineage["env"],
+        "AIRFLOW_HOME": str(airflow),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow / "logs"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+
+
+def _chromium(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    return subprocess.run(
+        [*base, "--window-size=1600,1000", "--virtual-time-budget=20000", *args, url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium on this machine")
+def test_the_ui_shows_the_run_with_its_real_duration_and_each_task_log(lineage, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**_airflow_env(lineage), "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    api = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/api/v2/monitor/health", timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the api-server did not start"
+                time.sleep(2)
+        with urllib.request.urlopen(f"{api}/api/v2/dags/channel_nightly/dagRuns", timeout=30) as r:
+            (run,) = json.load(r)["dag_runs"]
+        # the real duration: qudao run's logical date is when it ran, not the back-dated night
+        assert 10 < run["duration"] < 1800, run
+
+        page = f"{api}/dags/channel_nightly/runs/{run['dag_run_id']}"
+        grid = _chromium(page, "--dump-dom").stdout
+        assert "build_marts" in grid and "publish_marts" in grid, grid[:2000]
+        log = _chromium(f"{page}/tasks/build_marts", "--dump-dom").stdout
+        assert f"{NIGHT}: dbt build: ok" in log, log[:2000]  # the task's own line in the Logs tab
+
+        shots = Path(os.environ.get("QUDAO_UI_SCREENSHOTS") or tmp_path)
+        shots.mkdir(parents=True, exist_ok=True)
+        for name, url in (
+            ("nightly-run-grid.png", page),
+            ("nightly-task-log.png", f"{page}/tasks/build_marts"),
+        ):
+            _chromium(url, f"--screenshot={shots / name}")
+            data = (shots / name).read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 60_000, name  # not a blank page
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
