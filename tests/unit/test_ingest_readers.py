@@ -103,3 +103,22 @@ def test_landing_zone_in_memory_filesystem():
             delivered_files(landing, date(2026, 11, 2), ["erp"])
     finally:
         landing.fs.rm(landing.path, recursive=True)
+
+
+def test_a_bad_gb18030_sequence_past_the_detection_prefix_is_refused_naming_its_line(tmp_path):
+    lines = ["partner_id,partner_name"] + [f"D{i:04d},北京建材有限公司第{i}分部" for i in range(12_000)]
+    data = ("\r\n".join(lines) + "\r\n").encode("gb18030") + b"D9999,\xff\xfe\r\nD9998,ok\r\n"
+    path = UPath(tmp_path / "partners.csv")
+    path.write_bytes(data)
+    scan = prescan(path, text=True)
+    assert (scan.encoding, scan.implausible) == ("gb18030", None)  # the prefix is plausible Chinese
+    f = CsvFile(path, scan.encoding)
+    try:
+        with pytest.raises(FileRefused) as refused:
+            for _ in f.chunks():
+                pass
+    finally:
+        f.close()
+    assert str(refused.value).startswith(
+        "partners.csv: unreadable: encoding is none of UTF-8, UTF-8 with BOM, GB18030 (line 12002: invalid"
+    ), refused.value

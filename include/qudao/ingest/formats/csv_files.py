@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -32,12 +33,36 @@ csv.field_size_limit(16 * 1024 * 1024)
 
 
 def _decode_error(path: UPath, encoding: str, exc: UnicodeDecodeError) -> FileRefused:
+    where = _line_of_bad_bytes(path, encoding)
+    at = f"line {where}: " if where else ""
     if encoding == "gb18030":
         return FileRefused(
             f"{path.name}: unreadable: encoding is none of UTF-8, UTF-8 with BOM, GB18030 "
-            f"(invalid GB18030 byte sequence {exc.object[exc.start : exc.start + 4]!r})"
+            f"({at}invalid GB18030 byte sequence {exc.object[exc.start : exc.start + 4]!r})"
         )
-    return FileRefused(f"{path.name}: unreadable: not valid {encoding} ({exc.reason})")
+    return FileRefused(f"{path.name}: unreadable: not valid {encoding} ({at}{exc.reason})")
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _line_of_bad_bytes(path: UPath, encoding: str) -> int | None:
+    """The physical line (1-based) holding the first byte sequence ``encoding`` cannot decode.
+
+    Read again only for the error message. A line break (LF, CRLF, a lone CR) never
+    occurs inside a UTF-8 or GB18030 sequence, so each line decodes on its own.
+    """
+    codec = "utf-8" if encoding.startswith("utf-8") else encoding
+    line = 0
+    with path.open("rb") as f:
+        for physical in f:  # split at LF; a lone CR ends a line too
+            for part in _LONE_CR.split(physical):
+                line += 1
+                try:
+                    part.decode(codec)
+                except UnicodeDecodeError:
+                    return line
+    return None
 
 
 # ----------------------------------------------------------------------------- CSV
