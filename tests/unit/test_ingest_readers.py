@@ -122,3 +122,16 @@ def test_a_bad_gb18030_sequence_past_the_detection_prefix_is_refused_naming_its_
     assert str(refused.value).startswith(
         "partners.csv: unreadable: encoding is none of UTF-8, UTF-8 with BOM, GB18030 (line 12002: invalid"
     ), refused.value
+
+
+def test_the_line_breaks_found_in_a_chunks_bytes_are_the_text_readers_lines():
+    from qudao.ingest.formats.csv_files import CsvChunk
+
+    text = "a,1\r\n\r\nb,2\rc,3\n\nd,é\r\n\re"  # CRLF, LF, lone CR, blank lines, no break at the end
+    chunk = CsvChunk(2, text, quoted=False)
+    ends = chunk.line_ends.tolist()
+    starts = [0] + [e + 1 for e in ends[:-1]]
+    by_bytes = [chunk.data[s : e + 1].decode("utf-8") for s, e in zip(starts, ends, strict=True)]
+    expected = ["a,1\r\n", "\r\n", "b,2\r", "c,3\n", "\n", "d,é\r\n", "\r", "e"]
+    assert by_bytes == CsvChunk(2, text).lines == expected
+    assert chunk.line_count == 8

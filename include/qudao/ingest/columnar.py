@@ -13,6 +13,7 @@ a reject, so every reject reason is the row path's.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import date
 
@@ -25,6 +26,7 @@ import pyarrow.csv as pacsv
 
 from qudao.constants import BUSINESS_TZ_NAME
 from qudao.contracts import Column
+from qudao.ingest.formats.csv_files import CR, LF, CsvChunk
 from qudao.ingest.sink import RowSink
 from qudao.ingest.validate import DATE_RE, TIMESTAMP_RE, RowPlan, fast_value_regex
 
@@ -130,19 +132,30 @@ def _worth_a_dictionary(col: Column) -> bool:
     return not col.enum and (col.type != "text" or bool(col.pattern))
 
 
-def _blank_lines(lines: list[str]) -> list[int]:
-    """Indexes of the blank lines (a line break alone), looked for only when a line is that short."""
-    if not lines or min(map(len, lines)) > 2:
-        return []
-    return [k for k, line in enumerate(lines) if not line.rstrip("\r\n")]
+class _NotPandas:
+    """A meta path finder that fails the import of pandas (installed for a moment, see :func:`warm_up`)."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError("the loader hands pyarrow no pandas objects", name=name)
 
 
 def warm_up() -> None:
-    """Make pyarrow's one-off start-up cost (it imports pandas on its first array) now, in a thread.
+    """Make pyarrow's one-off start-up cost now (the loader calls this in a thread while it hashes).
 
-    The loader starts this while it hashes and scans the first file, so the second or two
-    the import takes on a busy machine overlaps with work that does not need Arrow.
+    pyarrow's lazy pandas shim imports pandas on the first conversion of a Python object
+    (a scalar, a list): 1–5 s and ~60 MiB on a busy machine, for nothing, since the
+    loader never hands pyarrow pandas objects. So the first conversion runs while the
+    import of pandas fails; pyarrow notes "no pandas" and goes on. Whatever needs
+    pandas through pyarrow later (``to_pandas``, ``from_pandas``) imports it then.
     """
+    if "pandas" not in sys.modules:
+        finder = _NotPandas()
+        sys.meta_path.insert(0, finder)
+        try:
+            pa.scalar(0)
+        finally:
+            sys.meta_path.remove(finder)
     pa.scalar(0)
 
 
@@ -150,6 +163,7 @@ class ColumnarLoad:
     """One file's plain chunks on their way into one binary COPY stream."""
 
     def __init__(self, sink: RowSink, copy: psycopg.Copy, business_date: date, load_id: int):
+        warm_up()  # done already when load_date started it
         plan: RowPlan = sink.plan
         self.sink = sink
         self.copy = copy
@@ -213,14 +227,25 @@ class ColumnarLoad:
             self._known_sets[k] = cached
         return cached[1]
 
-    def feed(self, lines: list[str], base: int) -> None:
-        """Check and send one chunk of quote-free lines (``lines[0]`` is physical line ``base``)."""
+    def feed(self, chunk: CsvChunk) -> None:
+        """Check and send one chunk of quote-free lines."""
         sink = self.sink
-        n_lines = len(lines)
+        base = chunk.first_line
+        data = chunk.data
+        ends = chunk.line_ends
+        n_lines = len(ends)
+        starts = np.empty_like(ends)
+        starts[:1] = 0
+        starts[1:] = ends[:-1] + 1
+        last = np.frombuffer(data, np.uint8)[ends]
+        breaks = (last == LF) | (last == CR)  # the last line may have no line break
+        breaks = breaks.astype(np.int64)
+        crlf = np.flatnonzero((last == LF) & (ends > starts))
+        breaks[crlf] += np.frombuffer(data, np.uint8)[ends[crlf] - 1] == CR
+        lengths = ends - starts + 1 - breaks  # of each line without its line break
         self._invalid.clear()
-        text = "".join(lines)
         table = pacsv.read_csv(
-            pa.py_buffer(text.encode("utf-8")),
+            pa.py_buffer(data),
             read_options=self._read_options,
             parse_options=self._parse_options,
             convert_options=self._convert_options,
@@ -231,7 +256,7 @@ class ColumnarLoad:
             where = np.delete(np.arange(n_lines), [k - 1 for k in self._invalid])
         else:
             where = np.arange(n_lines)
-        blank_at = _blank_lines(lines)
+        blank_at = np.flatnonzero(lengths == 0).tolist()
         sink.blank_lines += len(blank_at)
         n = table.num_rows
         good = pa.array(np.isin(where, blank_at, invert=True) if blank_at else np.ones(n, np.bool_))
@@ -275,7 +300,7 @@ class ColumnarLoad:
         sink.rows_in += n_good + len(rest)
         width = self.width
         for k in rest:
-            raw = lines[k].rstrip("\r\n")
+            raw = data[starts[k] : starts[k] + lengths[k]].decode("utf-8")
             row = raw.split(",")
             if len(row) != width:
                 sink.reject(base + k, raw, f"expected {width} fields, got {len(row)}")

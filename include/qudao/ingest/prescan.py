@@ -71,8 +71,12 @@ class _LineCounter:
     def feed(self, chunk: bytes) -> None:
         if not chunk:
             return
-        crlf = chunk.count(b"\r\n") + (self._last == b"\r" and chunk[:1] == b"\n")
-        self.breaks += chunk.count(b"\n") + chunk.count(b"\r") - crlf
+        lf = chunk.count(b"\n")
+        if b"\r" in chunk:
+            crlf = chunk.count(b"\r\n") + (self._last == b"\r" and chunk[:1] == b"\n")
+            self.breaks += lf + chunk.count(b"\r") - crlf
+        else:
+            self.breaks += lf - (self._last == b"\r" and chunk[:1] == b"\n")
         self._last = chunk[-1:]
 
     def lines(self, size: int) -> int:
