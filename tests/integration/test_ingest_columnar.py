@@ -95,9 +95,9 @@ def test_the_columnar_path_loads_and_rejects_exactly_what_the_row_path_does(
     fed: list[int] = []
     feed = columnar.ColumnarLoad.feed
 
-    def counting(self, lines, base):
-        fed.append(len(lines))
-        return feed(self, lines, base)
+    def counting(self, chunk):
+        fed.append(chunk.first_line)
+        return feed(self, chunk)
 
     monkeypatch.setattr(columnar.ColumnarLoad, "feed", counting)
     assert load_date(db_url, str(tmp_path), D1).ok

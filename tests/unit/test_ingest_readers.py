@@ -103,3 +103,35 @@ def test_landing_zone_in_memory_filesystem():
             delivered_files(landing, date(2026, 11, 2), ["erp"])
     finally:
         landing.fs.rm(landing.path, recursive=True)
+
+
+def test_a_bad_gb18030_sequence_past_the_detection_prefix_is_refused_naming_its_line(tmp_path):
+    lines = ["partner_id,partner_name"] + [f"D{i:04d},北京建材有限公司第{i}分部" for i in range(12_000)]
+    data = ("\r\n".join(lines) + "\r\n").encode("gb18030") + b"D9999,\xff\xfe\r\nD9998,ok\r\n"
+    path = UPath(tmp_path / "partners.csv")
+    path.write_bytes(data)
+    scan = prescan(path, text=True)
+    assert (scan.encoding, scan.implausible) == ("gb18030", None)  # the prefix is plausible Chinese
+    f = CsvFile(path, scan.encoding)
+    try:
+        with pytest.raises(FileRefused) as refused:
+            for _ in f.chunks():
+                pass
+    finally:
+        f.close()
+    assert str(refused.value).startswith(
+        "partners.csv: unreadable: encoding is none of UTF-8, UTF-8 with BOM, GB18030 (line 12002: invalid"
+    ), refused.value
+
+
+def test_the_line_breaks_found_in_a_chunks_bytes_are_the_text_readers_lines():
+    from qudao.ingest.formats.csv_files import CsvChunk
+
+    text = "a,1\r\n\r\nb,2\rc,3\n\nd,é\r\n\re"  # CRLF, LF, lone CR, blank lines, no break at the end
+    chunk = CsvChunk(2, text, quoted=False)
+    ends = chunk.line_ends.tolist()
+    starts = [0] + [e + 1 for e in ends[:-1]]
+    by_bytes = [chunk.data[s : e + 1].decode("utf-8") for s, e in zip(starts, ends, strict=True)]
+    expected = ["a,1\r\n", "\r\n", "b,2\r", "c,3\n", "\n", "d,é\r\n", "\r", "e"]
+    assert by_bytes == CsvChunk(2, text).lines == expected
+    assert chunk.line_count == 8

@@ -13,16 +13,20 @@ a reject, so every reject reason is the row path's.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import date
 
+import numpy as np
 import pgpq
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from qudao.constants import BUSINESS_TZ_NAME
 from qudao.contracts import Column
+from qudao.ingest.formats.csv_files import CR, LF, CsvChunk
 from qudao.ingest.sink import RowSink
 from qudao.ingest.validate import DATE_RE, TIMESTAMP_RE, RowPlan, fast_value_regex
 
@@ -119,12 +123,39 @@ def _cast(col: Column) -> Cast:
     return timestamps
 
 
-def warm_up() -> None:
-    """Make pyarrow's one-off start-up cost (it imports pandas on its first array) now, in a thread.
+#: a column is checked on its distinct values while a chunk has at most 1/this as many
+DICTIONARY_SHARE = 4
 
-    The loader starts this while it hashes and scans the first file, so the second or two
-    the import takes on a busy machine overlaps with work that does not need Arrow.
+
+def _worth_a_dictionary(col: Column) -> bool:
+    """Is the column's check or cast costly enough to run it on distinct values? (Enums hash anyway.)"""
+    return not col.enum and (col.type != "text" or bool(col.pattern))
+
+
+class _NotPandas:
+    """A meta path finder that fails the import of pandas (installed for a moment, see :func:`warm_up`)."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError("the loader hands pyarrow no pandas objects", name=name)
+
+
+def warm_up() -> None:
+    """Make pyarrow's one-off start-up cost now (the loader calls this in a thread while it hashes).
+
+    pyarrow's lazy pandas shim imports pandas on the first conversion of a Python object
+    (a scalar, a list): 1–5 s and ~60 MiB on a busy machine, for nothing, since the
+    loader never hands pyarrow pandas objects. So the first conversion runs while the
+    import of pandas fails; pyarrow notes "no pandas" and goes on. Whatever needs
+    pandas through pyarrow later (``to_pandas``, ``from_pandas``) imports it then.
     """
+    if "pandas" not in sys.modules:
+        finder = _NotPandas()
+        sys.meta_path.insert(0, finder)
+        try:
+            pa.scalar(0)
+        finally:
+            sys.meta_path.remove(finder)
     pa.scalar(0)
 
 
@@ -132,6 +163,7 @@ class ColumnarLoad:
     """One file's plain chunks on their way into one binary COPY stream."""
 
     def __init__(self, sink: RowSink, copy: psycopg.Copy, business_date: date, load_id: int):
+        warm_up()  # done already when load_date started it
         plan: RowPlan = sink.plan
         self.sink = sink
         self.copy = copy
@@ -155,7 +187,37 @@ class ColumnarLoad:
         self._load = pa.scalar(load_id, pa.int64())
         self._encoder = pgpq.ArrowToPostgresBinaryEncoder(self.schema)
         self._known_sets: dict[int, tuple[int, pa.Array]] = {}
+        #: columns whose checks and casts run on their distinct values (until a chunk shows
+        #: they are mostly distinct): a day's dates, quantities, prices repeat
+        self._by_dictionary = [_worth_a_dictionary(c) for c in plan.columns]
+        #: columns where '' (null) can pass the mask: a required text column's never does
+        self._may_be_empty = [
+            not (r and c.type == "text") for c, r in zip(plan.columns, required, strict=True)
+        ]
+        self._invalid: list[int] = []  # physical lines (1-based in the chunk) of another width
+        names = [f"c{j}" for j in range(self.width)]
+        self._read_options = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 30)
+        self._parse_options = pacsv.ParseOptions(
+            delimiter=",",
+            quote_char=False,
+            double_quote=False,
+            escape_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=self._other_width,
+        )
+        self._convert_options = pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            check_utf8=False,  # the chunk was decoded to str and encoded again
+        )
         copy.write(self._encoder.write_header())
+
+    def _other_width(self, row: pacsv.InvalidRow) -> str:
+        """pyarrow's CSV reader met a line of another width: note it, leave it to the row path."""
+        self._invalid.append(row.number)
+        return "skip"
 
     def _known(self, k: int, known: set[str]) -> pa.Array:
         """The keys of foreign-key check ``k`` as an Arrow array (rebuilt when the set grew)."""
@@ -165,21 +227,55 @@ class ColumnarLoad:
             self._known_sets[k] = cached
         return cached[1]
 
-    def feed(self, lines: list[str], base: int) -> None:
-        """Check and send one chunk of quote-free lines (``lines[0]`` is physical line ``base``)."""
+    def feed(self, chunk: CsvChunk) -> None:
+        """Check and send one chunk of quote-free lines."""
         sink = self.sink
-        text = pc.utf8_rtrim(pa.array(lines, pa.string()), characters="\r\n")
-        lengths = pc.binary_length(text)
-        blank = pc.equal(lengths, 0)
-        sink.blank_lines += pc.sum(blank).as_py() or 0
-        parts = pc.split_pattern(text, ",")
-        good = pc.and_(pc.invert(blank), pc.equal(pc.list_value_length(parts), self.width))
-        parts = pc.if_else(good, parts, None)  # no list of another width reaches list_element
+        base = chunk.first_line
+        data = chunk.data
+        ends = chunk.line_ends
+        n_lines = len(ends)
+        starts = np.empty_like(ends)
+        starts[:1] = 0
+        starts[1:] = ends[:-1] + 1
+        last = np.frombuffer(data, np.uint8)[ends]
+        breaks = (last == LF) | (last == CR)  # the last line may have no line break
+        breaks = breaks.astype(np.int64)
+        crlf = np.flatnonzero((last == LF) & (ends > starts))
+        breaks[crlf] += np.frombuffer(data, np.uint8)[ends[crlf] - 1] == CR
+        lengths = ends - starts + 1 - breaks  # of each line without its line break
+        self._invalid.clear()
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=self._read_options,
+            parse_options=self._parse_options,
+            convert_options=self._convert_options,
+        )
+        # table row i is physical line base + where[i]: lines of another width are left out
+        # (reported to _invalid), a blank line is a row of empty values
+        if self._invalid:
+            where = np.delete(np.arange(n_lines), [k - 1 for k in self._invalid])
+        else:
+            where = np.arange(n_lines)
+        blank_at = np.flatnonzero(lengths == 0).tolist()
+        sink.blank_lines += len(blank_at)
+        n = table.num_rows
+        good = pa.array(np.isin(where, blank_at, invert=True) if blank_at else np.ones(n, np.bool_))
         columns: list[pa.Array] = []
+        coded: list[tuple[pa.Array, pa.Array] | None] = []
         for j, mask in enumerate(self.masks):
-            values = pc.fill_null(pc.list_element(parts, j), "")
+            values = table.column(j).combine_chunks() if n else pa.array([], pa.string())
             columns.append(values)
-            good = pc.and_(good, pc.fill_null(mask(values), False))
+            if self._by_dictionary[j] and n:
+                encoded = pc.dictionary_encode(values)
+                uniques, indices = encoded.dictionary, encoded.indices
+                if len(uniques) * DICTIONARY_SHARE > n:
+                    self._by_dictionary[j] = False  # mostly distinct values: evaluate them directly
+                ok = pc.fill_null(mask(uniques), False)
+                coded.append((pc.if_else(ok, uniques, None), indices))
+                good = pc.and_(good, pc.take(ok, indices))
+            else:
+                coded.append(None)
+                good = pc.and_(good, pc.fill_null(mask(values), False))
         fks = sink.fks
         for k, (idx, known, cond_idx, cond_val, _reason) in enumerate(fks.checks):
             values = columns[idx]
@@ -193,15 +289,18 @@ class ColumnarLoad:
         good = pc.fill_null(good, False)
         n_good = pc.sum(good).as_py() or 0
         if n_good:
-            self._send(columns, good, base, n_good)
+            self._send(columns, coded, good, where, base, n_good)
             if fks.self_known is not None:
-                keys = pc.filter(columns[fks.self_key], good)  # type: ignore[index]
+                keys = columns[fks.self_key] if n_good == n else pc.filter(columns[fks.self_key], good)  # type: ignore[index]
                 fks.self_known.update(k for k in keys.to_pylist() if k)
-        rest = pc.indices_nonzero(pc.invert(pc.or_(good, blank))).to_pylist()
+        failed = where[np.flatnonzero(~good.to_numpy(zero_copy_only=False))].tolist()
+        rest = sorted([*failed, *(k - 1 for k in self._invalid)])
+        blank = set(blank_at)
+        rest = [k for k in rest if k not in blank]
         sink.rows_in += n_good + len(rest)
         width = self.width
         for k in rest:
-            raw = lines[k].rstrip("\r\n")
+            raw = data[starts[k] : starts[k] + lengths[k]].decode("utf-8")
             row = raw.split(",")
             if len(row) != width:
                 sink.reject(base + k, raw, f"expected {width} fields, got {len(row)}")
@@ -209,14 +308,30 @@ class ColumnarLoad:
             sink.row(row, base + k, raw)
         sink.flush()
 
-    def _send(self, columns: list[pa.Array], good: pa.BooleanArray, base: int, n: int) -> None:
+    def _send(
+        self,
+        columns: list[pa.Array],
+        coded: list[tuple[pa.Array, pa.Array] | None],
+        good: pa.BooleanArray,
+        where: np.ndarray,
+        base: int,
+        n: int,
+    ) -> None:
+        every = n == len(good)
         arrays = []
-        for values, cast in zip(columns, self.casts, strict=True):
-            kept = pc.filter(values, good)
-            kept = pc.if_else(pc.equal(pc.binary_length(kept), 0), None, kept)  # '' is null
+        for j, cast in enumerate(self.casts):
+            pair = coded[j]
+            if pair is not None:  # cast each distinct valid value once, then spread it
+                uniques, indices = pair
+                uniques = cast(pc.if_else(pc.equal(pc.binary_length(uniques), 0), None, uniques))
+                arrays.append(pc.take(uniques, indices if every else pc.filter(indices, good)))
+                continue
+            kept = columns[j] if every else pc.filter(columns[j], good)
+            if self._may_be_empty[j]:
+                kept = pc.if_else(pc.equal(pc.binary_length(kept), 0), None, kept)  # '' is null
             arrays.append(cast(kept))
-        lines = pc.add(pc.cast(pc.indices_nonzero(good), pa.int32()), pa.scalar(base, pa.int32()))
-        arrays.append(lines)
+        rows = where if every else where[good.to_numpy(zero_copy_only=False)]
+        arrays.append(pa.array((rows + base).astype(np.int32)))
         arrays.append(pa.repeat(self._date, n))
         arrays.append(pa.repeat(self._load, n))
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)

@@ -71,8 +71,12 @@ class _LineCounter:
     def feed(self, chunk: bytes) -> None:
         if not chunk:
             return
-        crlf = chunk.count(b"\r\n") + (self._last == b"\r" and chunk[:1] == b"\n")
-        self.breaks += chunk.count(b"\n") + chunk.count(b"\r") - crlf
+        lf = chunk.count(b"\n")
+        if b"\r" in chunk:
+            crlf = chunk.count(b"\r\n") + (self._last == b"\r" and chunk[:1] == b"\n")
+            self.breaks += lf + chunk.count(b"\r") - crlf
+        else:
+            self.breaks += lf - (self._last == b"\r" and chunk[:1] == b"\n")
         self._last = chunk[-1:]
 
     def lines(self, size: int) -> int:
@@ -86,10 +90,15 @@ class _Gb18030Plausibility:
     Shift-JIS, Big5 or EUC-KR bytes mostly decode to valid but rare GB18030 characters
     (outside GB2312's common hanzi and punctuation): Japanese kana land in GBK/3. Text
     where more than :data:`RARE_SHARE` of the non-ASCII characters are rare is refused.
+
+    The verdict is taken on the first :data:`SAMPLE_CHARS` non-ASCII characters: that
+    tells the language, and the reader's strict decode of the whole file (which names
+    the line of a bad sequence) is the one full codec pass.
     """
 
     RARE_SHARE = 0.2
     MIN_RARE = 4  # a few rare characters (a partner's name) are normal
+    SAMPLE_CHARS = 64 * 1024
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("gb18030")("strict")
@@ -97,8 +106,13 @@ class _Gb18030Plausibility:
         self.rare = 0
         self.decodes = True
 
+    @property
+    def settled(self) -> bool:
+        """Has it seen enough (or a bad sequence), so the rest of the file need not be fed?"""
+        return not self.decodes or self.non_ascii >= self.SAMPLE_CHARS
+
     def feed(self, chunk: bytes, final: bool = False) -> None:
-        if not self.decodes:
+        if self.settled:
             return
         try:
             text = self._decoder.decode(chunk, final)
@@ -133,8 +147,9 @@ def prescan(path: UPath, text: bool) -> Prescan:
     """Hash the file and, for text files, find which of the accepted encodings it is in.
 
     Strict UTF-8 (a leading BOM stripped) is tried first, GB18030 otherwise, and GB18030
-    text must look like Chinese (:class:`_Gb18030Plausibility`); a bad GB18030 sequence
-    is named while parsing. NUL bytes mean a binary file. Lines are counted on the bytes.
+    text must look like Chinese (:class:`_Gb18030Plausibility`, on a prefix); a bad
+    GB18030 sequence anywhere is named, with its line, by the reader's decode. NUL bytes
+    mean a binary file. Lines are counted on the bytes.
     """
     digest = hashlib.sha256()
     size = 0
@@ -160,7 +175,7 @@ def prescan(path: UPath, text: bool) -> Prescan:
                         utf8 = False
                         gb = _Gb18030Plausibility()
                         gb.feed(_prefix(path, size))  # what UTF-8 had accepted so far
-                if gb is not None:
+                if gb is not None and not gb.settled:
                     gb.feed(chunk)
                     if len(sample) < SAMPLE_BYTES:
                         found = _NON_ASCII.search(chunk) if not sample else None

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO
 
 from upath import UPath
@@ -23,6 +25,8 @@ from qudao.ingest.sink import RowSink, extra_json
 from qudao.ingest.validate import RowError, RowPlan
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from qudao.ingest.columnar import ColumnarLoad
 
 #: a record whose quoted field runs on longer than this is cut and re-read line by line
@@ -32,22 +36,83 @@ csv.field_size_limit(16 * 1024 * 1024)
 
 
 def _decode_error(path: UPath, encoding: str, exc: UnicodeDecodeError) -> FileRefused:
+    where = _line_of_bad_bytes(path, encoding)
+    at = f"line {where}: " if where else ""
     if encoding == "gb18030":
         return FileRefused(
             f"{path.name}: unreadable: encoding is none of UTF-8, UTF-8 with BOM, GB18030 "
-            f"(invalid GB18030 byte sequence {exc.object[exc.start : exc.start + 4]!r})"
+            f"({at}invalid GB18030 byte sequence {exc.object[exc.start : exc.start + 4]!r})"
         )
-    return FileRefused(f"{path.name}: unreadable: not valid {encoding} ({exc.reason})")
+    return FileRefused(f"{path.name}: unreadable: not valid {encoding} ({at}{exc.reason})")
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _line_of_bad_bytes(path: UPath, encoding: str) -> int | None:
+    """The physical line (1-based) holding the first byte sequence ``encoding`` cannot decode.
+
+    Read again only for the error message. A line break (LF, CRLF, a lone CR) never
+    occurs inside a UTF-8 or GB18030 sequence, so each line decodes on its own.
+    """
+    codec = "utf-8" if encoding.startswith("utf-8") else encoding
+    line = 0
+    with path.open("rb") as f:
+        for physical in f:  # split at LF; a lone CR ends a line too
+            for part in _LONE_CR.split(physical):
+                line += 1
+                try:
+                    part.decode(codec)
+                except UnicodeDecodeError:
+                    return line
+    return None
 
 
 # ----------------------------------------------------------------------------- CSV
 @dataclass
 class CsvChunk:
-    """Whole CSV records: ``lines[0]`` is physical line ``first_line`` of the file."""
+    """Whole CSV records: ``lines[0]`` is physical line ``first_line`` of the file.
+
+    The text is split into lines only when asked: the columnar path finds the line
+    breaks in the UTF-8 bytes (:attr:`line_ends`) and needs no Python string per line.
+    """
 
     first_line: int
-    lines: list[str]
+    text: str
     quoted: bool = True  # False: no quote character anywhere in the chunk
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """The physical lines, each with its line break (LF, CRLF or a lone CR), as text readers split."""
+        return io.StringIO(self.text, newline="").readlines()
+
+    @cached_property
+    def data(self) -> bytes:
+        """The text in UTF-8."""
+        return self.text.encode("utf-8")
+
+    @cached_property
+    def line_ends(self) -> np.ndarray:
+        """Offset in :attr:`data` of each line's last byte: its line break, or the chunk's last byte."""
+        import numpy as np  # only the columnar path asks
+
+        a = np.frombuffer(self.data, np.uint8)
+        lf = a == LF
+        cr = a == CR
+        cr[:-1] &= ~lf[1:]  # a CR before an LF ends no line of its own
+        ends = np.flatnonzero(lf | cr)
+        if len(a) and not (lf[-1] or cr[-1]):
+            ends = np.append(ends, len(a) - 1)
+        return ends
+
+    @property
+    def line_count(self) -> int:
+        if "lines" in self.__dict__ or "line_ends" not in self.__dict__:
+            return len(self.lines)
+        return len(self.line_ends)
+
+
+LF, CR = 0x0A, 0x0D
 
 
 class CsvFile:
@@ -86,17 +151,19 @@ class CsvFile:
         """
         text = self._text
         try:
-            while lines := text.readlines(chunk_chars):
-                quotes = "".join(lines).count('"')
+            while block := text.read(chunk_chars):
+                block += text.readline()  # finish the line the read cut
+                quotes = block.count('"')
                 odd = quotes % 2
                 run_on = 0
+                more = []
                 while odd and run_on < RUN_ON_CHARS and (line := text.readline()):  # finish the record
-                    lines.append(line)
+                    more.append(line)
                     run_on += len(line)
                     odd = (odd + line.count('"')) % 2
-                chunk = CsvChunk(self._next_line, lines, quoted=quotes > 0)
-                self._next_line += len(lines)
+                chunk = CsvChunk(self._next_line, block + "".join(more) if more else block, quoted=quotes > 0)
                 yield chunk
+                self._next_line += chunk.line_count
         except UnicodeDecodeError as exc:
             raise _decode_error(self.path, self.encoding, exc) from exc
 
@@ -127,14 +194,14 @@ def feed_csv(sink: RowSink, f: CsvFile, columnar: ColumnarLoad | None = None) ->
     extra_idx = plan.extra
     width = plan.width
     for chunk in f.chunks():
-        lines = chunk.lines
         base = chunk.first_line
         if not projected and not chunk.quoted:
             if columnar is not None:
-                columnar.feed(lines, base)
+                columnar.feed(chunk)
             else:
-                _feed_plain_lines(sink, lines, base)
+                _feed_plain_lines(sink, chunk.lines, base)
             continue
+        lines = chunk.lines
         reader = csv.reader(lines)
         prev = 0
         out = sink.out
