@@ -14,6 +14,7 @@ a reject, so every reject reason is the row path's.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from datetime import date
 
@@ -133,10 +134,14 @@ def _worth_a_dictionary(col: Column) -> bool:
 
 
 class _NotPandas:
-    """A meta path finder that fails the import of pandas (installed for a moment, see :func:`warm_up`)."""
+    """A meta path finder that fails the import of pandas in one thread (installed for a moment,
+    see :func:`warm_up`); any other thread importing pandas meanwhile gets it as usual."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
 
     def find_spec(self, name: str, path: object, target: object = None) -> None:
-        if name.partition(".")[0] == "pandas":
+        if name.partition(".")[0] == "pandas" and threading.get_ident() == self.thread:
             raise ModuleNotFoundError("the loader hands pyarrow no pandas objects", name=name)
 
 
