@@ -21,6 +21,7 @@ on its own without reporting its night, it also sends the run-failure alert.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -32,7 +33,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from qudao.constants import SHANGHAI
 from qudao.orchestration.airflow_env import airflow_env, ensure_airflow_db
@@ -436,7 +437,21 @@ def _after_crash_main(night_json: str, alert_reason: str | None) -> int:
     return run()
 
 
+def _leave(status: int) -> NoReturn:
+    """End the child once its nights are reported, without the interpreter's finalisation.
+
+    The exit handlers run (Airflow disposes its metadata engine, logging flushes), then
+    the process ends at once: tearing down the ~15,000 modules Airflow, dbt and Great
+    Expectations loaded took the child 12-13 s after its last night (measured, 2 busy
+    cores), and it holds nothing that needs it.
+    """
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--after-crash":
         sys.exit(_after_crash_main(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
-    sys.exit(_main(sys.argv[1], sys.argv[2:]))
+    _leave(_main(sys.argv[1], sys.argv[2:]))

@@ -9,6 +9,8 @@ lazily: it takes ~10 s cold.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -65,6 +67,51 @@ def describe_observed(result: dict[str, Any]) -> str:
     return json.dumps(result, ensure_ascii=False, default=str)[:300]
 
 
+class _CompiledTemplates:
+    """A process-wide Jinja bytecode cache for GX's Data Docs views (a ``jinja2.BytecodeCache``).
+
+    Every GX view makes a Jinja environment of its own, so each page of every gate run
+    compiled the same ~35 templates again: about 6 s of a small night's 9 s raw gate on
+    2 busy cores. Keyed by template and source checksum, like Jinja's own file cache.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, Any]] = {}
+
+    def get_bucket(self, environment: Any, name: str, filename: str | None, source: str) -> Any:
+        from jinja2.bccache import Bucket
+
+        key = f"{name}|{filename}"
+        bucket = Bucket(environment, key, hashlib.sha1(source.encode("utf-8")).hexdigest())
+        checksum, code = self._code.get(key, (None, None))
+        if checksum == bucket.checksum:
+            bucket.code = code
+        return bucket
+
+    def set_bucket(self, bucket: Any) -> None:
+        self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+_TEMPLATES = _CompiledTemplates()
+
+
+def _share_compiled_templates() -> None:
+    """Give every GX Jinja view the shared :class:`_CompiledTemplates` (once per process)."""
+    from great_expectations.render.view.view import DefaultJinjaView
+
+    init = DefaultJinjaView.__init__
+    if getattr(init, "_qudao_shared", False):
+        return
+
+    @functools.wraps(init)
+    def shared_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.env.bytecode_cache = _TEMPLATES
+
+    shared_init._qudao_shared = True  # type: ignore[attr-defined]
+    DefaultJinjaView.__init__ = shared_init  # type: ignore[method-assign]
+
+
 def run_batches(
     sqlalchemy_url: str, batches: list[Batch], docs_dir: Path, run_name: str, *, night: date
 ) -> tuple[list[CheckResult], Path | None]:
@@ -81,6 +128,7 @@ def run_batches(
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    _share_compiled_templates()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     docs_dir.mkdir(parents=True, exist_ok=True)
