@@ -6,7 +6,7 @@
     night_from first date whose rows the night-scoped tests read (see get_where_subquery).
 
     Each is the var of that name when one is given (`dbt build --vars`), else the
-    environment variable QUDAO_<NAME> that qudao.transform.build sets for its build. The
+    environment variable QUDAO_DBT_<NAME> that qudao.transform.build sets for its build. The
     environment is read only while executing: dbt does not see it when parsing, so a new
     night's dates do not make dbt re-parse the project (new --vars would).
 
@@ -21,7 +21,7 @@
     {%- if var(name, none) -%}
         {{ var(name) }}
     {%- elif execute -%}
-        {{ env_var('QUDAO_' ~ (name | upper), '') }}
+        {{ env_var('QUDAO_DBT_' ~ (name | upper), '') }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -240,7 +240,11 @@ def build(
 #: environment variables that carry a build's dates to dbt (``macros/run_dates.sql``): read
 #: only while dbt executes, so that a new night keeps dbt's partial parse (new ``--vars``
 #: would make dbt re-parse the whole project, about 4 s a night)
-NIGHT_ENV = {"run_date": "QUDAO_RUN_DATE", "start_date": "QUDAO_START_DATE", "night_from": "QUDAO_NIGHT_FROM"}
+NIGHT_ENV = {
+    "run_date": "QUDAO_DBT_RUN_DATE",
+    "start_date": "QUDAO_DBT_START_DATE",
+    "night_from": "QUDAO_DBT_NIGHT_FROM",
+}
 
 
 def night_environment(run_date: date, start_date: date | None, night_from: date | None) -> dict[str, str]:
