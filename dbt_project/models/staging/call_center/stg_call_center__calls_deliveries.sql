@@ -1,0 +1,17 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['call_id']},
+        {'columns': ['_load_id']},
+        {'columns': ['_business_date'], 'type': 'brin'}
+    ],
+    pre_hook="{{ drop_superseded_loads('call_center', 'calls') }}"
+) }}
+-- depends_on: {{ ref('stg_ops__load_manifest') }}
+-- depends_on: {{ ref('stg_ops__superseded_loads') }}
+-- Every delivered call row of the current loads, normalised: raw's rows, kept in step load by
+-- load (see copy_new_loads). Indexed on the key: the nightly models read every delivery of the
+-- keys a night touched, and find the night's keys by _business_date.
+{{ copy_new_loads(ref('base_call_center__calls'), 'call_center', 'calls') }}
