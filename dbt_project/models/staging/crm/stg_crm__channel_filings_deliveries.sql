@@ -5,7 +5,7 @@
     indexes=[
         {'columns': ['filing_id']},
         {'columns': ['_load_id']},
-        {'columns': ['_business_date'], 'type': 'brin'}
+        {'columns': ['_business_date']}
     ],
     pre_hook="{{ drop_superseded_loads('crm', 'channel_filings') }}"
 ) }}

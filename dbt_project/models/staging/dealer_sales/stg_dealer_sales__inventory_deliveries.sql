@@ -5,7 +5,7 @@
     indexes=[
         {'columns': ['snapshot_date', 'partner_id', 'sku']},
         {'columns': ['_load_id']},
-        {'columns': ['_business_date'], 'type': 'brin'}
+        {'columns': ['_business_date']}
     ],
     pre_hook="{{ drop_superseded_loads('dealer_sales', 'inventory') }}"
 ) }}

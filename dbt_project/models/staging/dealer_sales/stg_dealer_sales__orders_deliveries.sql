@@ -5,7 +5,7 @@
     indexes=[
         {'columns': ['order_id', 'order_line']},
         {'columns': ['_load_id']},
-        {'columns': ['_business_date'], 'type': 'brin'}
+        {'columns': ['_business_date']}
     ],
     pre_hook="{{ drop_superseded_loads('dealer_sales', 'orders') }}"
 ) }}
