@@ -147,28 +147,29 @@
     from changes
 {%- endmacro %}
 
-{#- The delivered rows a version model (re)computes, and the clean-up after it.
+{#- The rows a nightly model (re)computes, and the clean-up after it.
 
-    In an incremental run (dates start_date .. run_date) a version model recomputes the
-    keys touched by those dates: every key delivered in them, and every key with a
-    version first delivered in them (a corrected file supersedes an earlier load of its
-    date, so a version can disappear). A key's intervals depend only on its own
-    deliveries, so recomputing a touched key from all of them (delete+insert on the key)
-    gives the rows a full rebuild gives, while a night reads only the night's keys, each
-    through raw's index on the key (qudao.warehouse.schema.raw_key_expressions). A key
-    none of whose deliveries is left produces no row; delete_vanished_versions (a
-    post-hook) removes its old versions.
+    The version models (int_*__versions) read the deliveries of an entity
+    (stg_<source>__<entity>_deliveries), the facts its latest versions (stg_<source>__<entity>);
+    both are staging models. In an incremental run (dates start_date .. run_date) a model
+    recomputes the keys touched by those dates: every key delivered in them, and every key
+    the target dates in them (a corrected file supersedes an earlier load of its date, so a
+    version can disappear). A key's rows depend only on its own deliveries, so recomputing
+    a touched key from all of them (delete+insert on the key) gives the rows a full rebuild
+    gives, while a night reads only the night's keys, each through the deliveries' index on
+    the key. A key none of whose deliveries is left produces no row; delete_vanished_versions
+    (a post-hook) removes its old rows.
 
-    The facts use the same two macros for their latest versions, with the target's
-    last_delivered_date (the business date the current version was delivered) in place
-    of known_from_date.
+    target_date_column dates the target's rows: known_from_date for the version models, the
+    facts' last_delivered_date (the business date the current version was delivered).
 
     Daily full snapshots (partners, channel managers) deliver every key every night, so
     for them (snapshot_columns = the version and attribute columns) a key delivered in
     the window counts as touched only when a delivery differs from its current version:
     re-delivering the current version changes none of the key's intervals. -#}
-{% macro deliveries_of_touched_keys(
-    relation, key_columns, incremental, target, target_date_column='known_from_date', snapshot_columns=none
+{% macro rows_of_touched_keys(
+    relation, deliveries, key_columns, incremental, target, target_date_column='known_from_date',
+    snapshot_columns=none
 ) -%}
     {%- set keys = key_columns | join(', ') -%}
     {%- if incremental %}
@@ -176,7 +177,7 @@
         -- keys delivered in the window (for snapshots: only when the delivery differs from
         -- the key's current version) ...
         select {{ keys }}
-        from {{ relation }} as tonight
+        from {{ deliveries }} as tonight
         where
             _business_date between {{ run_start_date(true) }} and {{ run_end_date() }}
             {%- if snapshot_columns %}
@@ -193,21 +194,22 @@
             )
             {%- endif %}
         union
-        -- ... and keys whose version the target dates in the window (a corrected file of a
+        -- ... and keys whose rows the target dates in the window (a corrected file of a
         -- date can take a version away)
         select {{ keys }}
         from {{ target }}
         where {{ target_date_column }} between {{ run_start_date(true) }} and {{ run_end_date() }}
     )
 
-    -- all deliveries of each touched key, from any date
-    select delivered.*
+    -- the rows of each touched key, from any date
+    select keyed.*
     from touched_keys
     cross join lateral (
-        -- Planner trick: one lookup per touched key through raw's B-tree on the key
-        -- (qudao.warehouse.schema.raw_key_expressions). Without "offset 0" PostgreSQL
-        -- flattens the lateral subquery into a hash join that reads every delivery of the
-        -- entity; offset 0 keeps it a subquery, so a night reads only its keys' rows.
+        -- Planner trick: one lookup per touched key through the deliveries' index on the
+        -- key (for a stg_ latest view, PostgreSQL pushes the key condition below its window
+        -- function: the key is its partition). Without "offset 0" PostgreSQL flattens the
+        -- lateral subquery into a hash join that reads every delivery of the entity; offset 0
+        -- keeps it a subquery, so a night reads only its keys' rows.
         select *
         from {{ relation }} as candidate
         where
@@ -215,14 +217,14 @@
             candidate.{{ k }} = touched_keys.{{ k }}{{ ' and' if not loop.last }}
             {%- endfor %}
         offset 0
-    ) as delivered
+    ) as keyed
     {%- else %}
     select *
     from {{ relation }}
     {%- endif %}
 {%- endmacro %}
 
-{% macro delete_vanished_versions(relation, key_columns, target_date_column='known_from_date') -%}
+{% macro delete_vanished_versions(deliveries, key_columns, target_date_column='known_from_date') -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as kept
         where
@@ -232,7 +234,7 @@
             -- every row (a large night's million order lines ran for hours)
             and not exists (
                 select 1
-                from {{ relation }} as delivered
+                from {{ deliveries }} as delivered
                 where
                     delivered._business_date between {{ run_start_date(true) }} and {{ run_end_date() }}
                     {%- for k in key_columns %}

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from qudao.contracts import ENTITIES
 from qudao.ledger.migrate import ensure_warehouse
 from qudao.ledger.migrations import migrations
 from qudao.warehouse.connection import with_database
@@ -124,3 +125,39 @@ def test_a_warehouse_of_the_previous_release_upgrades_without_loss_and_once(empt
         conn.execute("drop schema ops cascade")
         ensure_warehouse(conn)
         assert _columns(conn) == upgraded
+
+
+def _raw_indexes(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    return conn.execute(
+        "select c.relname, am.amname from pg_index i join pg_class c on c.oid = i.indexrelid"
+        " join pg_am am on am.oid = c.relam join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'raw' order by 1"
+    ).fetchall()
+
+
+def test_raw_key_indexes_of_an_earlier_release_are_dropped_and_the_rows_kept(empty_url):
+    """Migration 0007 (issue 12): raw keeps its BRIN indexes and its rows, not the key B-tree."""
+    with psycopg.connect(empty_url, autocommit=True) as conn:
+        ensure_warehouse(conn)
+        brin_only = _raw_indexes(conn)
+        assert brin_only and {am for _, am in brin_only} == {"brin"}
+        # the warehouse as the release before 0007 left it: a B-tree on every raw table's key
+        conn.execute("delete from ops.schema_migrations where version = 7")
+        for e in ENTITIES:
+            keys = ", ".join(e.key)
+            conn.execute(f"create index {e.raw_table}_key on raw.{e.raw_table} ({keys})")
+        conn.execute(
+            "insert into raw.dealer_sales__orders (order_id, order_line, quantity, _business_date,"
+            " _line_number, _load_id) values (' O1', 1, 5, '2026-11-02', 2, 1),"
+            " ('O2', 1, 3, '2026-11-02', 3, 1)"
+        )
+        rows = "select to_jsonb(o)::text from raw.dealer_sales__orders o order by 1"
+        before = conn.execute(rows).fetchall()
+        assert len(_raw_indexes(conn)) == len(brin_only) + len(ENTITIES)
+
+        applied = ensure_warehouse(conn)
+
+        assert [(m.version, m.name) for m in applied] == [(7, "raw_without_key_index")]
+        assert _raw_indexes(conn) == brin_only
+        assert conn.execute(rows).fetchall() == before
+        assert ensure_warehouse(conn) == []

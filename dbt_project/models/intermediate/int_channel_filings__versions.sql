@@ -4,13 +4,16 @@
     unique_key=['filing_id'],
     on_schema_change='fail',
     indexes=[{'columns': ['filing_id']}, {'columns': ['known_from_date']}],
-    post_hook="{{ delete_vanished_versions(ref('base_crm__channel_filings'), ['filing_id']) }}"
+    post_hook="{{ delete_vanished_versions(ref('stg_crm__channel_filings_deliveries'), ['filing_id']) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- Every distinct filing version with the business dates during which it was the one known.
--- Incremental: a night recomputes the keys it touched (see deliveries_of_touched_keys).
+-- Incremental: a night recomputes the keys it touched (see rows_of_touched_keys).
 with deliveries as (
-    {{ deliveries_of_touched_keys(ref('base_crm__channel_filings'), ['filing_id'], is_incremental(), this) }}
+    {{ rows_of_touched_keys(
+        ref('stg_crm__channel_filings_deliveries'), ref('stg_crm__channel_filings_deliveries'),
+        ['filing_id'], is_incremental(), this
+    ) }}
 ),
 
 intervals as (

@@ -10,14 +10,15 @@
         {'columns': ['seller_partner_id', 'order_date']},
         {'columns': ['seller_partner_id', 'sku', 'order_date']}
     ],
-    post_hook="{{ delete_vanished_versions(ref('base_dealer_sales__orders'), ['order_id', 'order_line']) }}"
+    post_hook="{{ delete_vanished_versions(ref('stg_dealer_sales__orders_deliveries'), ['order_id', 'order_line']) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- Every distinct order-line version with the business dates during which it was the one known.
--- Incremental: a night recomputes the keys it touched (see deliveries_of_touched_keys).
+-- Incremental: a night recomputes the keys it touched (see rows_of_touched_keys).
 with deliveries as (
-    {{ deliveries_of_touched_keys(
-        ref('base_dealer_sales__orders'), ['order_id', 'order_line'], is_incremental(), this
+    {{ rows_of_touched_keys(
+        ref('stg_dealer_sales__orders_deliveries'), ref('stg_dealer_sales__orders_deliveries'),
+        ['order_id', 'order_line'], is_incremental(), this
     ) }}
 ),
 

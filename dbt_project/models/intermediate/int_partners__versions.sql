@@ -4,18 +4,19 @@
     unique_key=['partner_id'],
     on_schema_change='fail',
     indexes=[{'columns': ['partner_id']}, {'columns': ['known_from_date']}],
-    post_hook="{{ delete_vanished_versions(ref('base_crm__partners'), ['partner_id']) }}"
+    post_hook="{{ delete_vanished_versions(ref('stg_crm__partners_deliveries'), ['partner_id']) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- Every distinct partner version with the business dates during which it was the one known.
 -- Incremental: a night recomputes the keys whose delivered version changed (see
--- deliveries_of_touched_keys); a snapshot that repeats the current version touches nothing.
+-- rows_of_touched_keys); a snapshot that repeats the current version touches nothing.
 {%- set attributes = ['partner_name', 'tier', 'parent_partner_id', 'region_code', 'industry', 'status',
   'signed_date', 'terminated_date', 'channel_manager_id', 'contact_phone_hash'] %}
 
 with deliveries as (
-    {{ deliveries_of_touched_keys(
-        ref('base_crm__partners'), ['partner_id'], is_incremental(), this,
+    {{ rows_of_touched_keys(
+        ref('stg_crm__partners_deliveries'), ref('stg_crm__partners_deliveries'),
+        ['partner_id'], is_incremental(), this,
         snapshot_columns=['updated_at'] + attributes
     ) }}
 ),

@@ -16,34 +16,24 @@ def raw_table_ddl(entity: Entity) -> str:
     """``create table if not exists raw.<source>__<entity>`` from the contract.
 
     Load ids and business dates grow as files are appended, so BRIN indexes find a
-    load's or a date's rows at a fraction of a B-tree's cost during COPY. A B-tree on the
-    contract's key, as the staging models normalise it (text keys trimmed), lets a night
-    read every delivery of the keys it touched without scanning the history.
+    load's or a date's rows at a fraction of a B-tree's cost during COPY. There is no index
+    on the key: a night reads from raw only its new loads' rows (through the BRIN on
+    ``_load_id``) into staging's ``stg_<source>__<entity>_deliveries`` tables, which carry
+    the key index the nightly per-key reads use (migration 0007 dropped raw's, issue 12).
     """
     cols = [f"    {c.name} {PG_TYPES[c.type]}" for c in entity.columns]
     cols += [f"    {name} {ddl}" for name, ddl in RAW_METADATA_COLUMNS]
     body = ",\n".join(cols)
     table = f"raw.{entity.raw_table}"
-    key = ", ".join(raw_key_expressions(entity))
-    return (
-        f"create table if not exists {table} (\n{body}\n);\n"
-        + "".join(
-            f"create index if not exists {index} on {table} using brin ({column});\n"
-            for index, column in raw_brin_indexes(entity).items()
-        )
-        + f"create index if not exists {entity.raw_table}_key on {table} ({key});\n"
+    return f"create table if not exists {table} (\n{body}\n);\n" + "".join(
+        f"create index if not exists {index} on {table} using brin ({column});\n"
+        for index, column in raw_brin_indexes(entity).items()
     )
 
 
 def raw_brin_indexes(entity: Entity) -> dict[str, str]:
     """The BRIN indexes of ``raw.<entity>``: index name -> column."""
     return {f"{entity.raw_table}_load": "_load_id", f"{entity.raw_table}_date": "_business_date"}
-
-
-def raw_key_expressions(entity: Entity) -> list[str]:
-    """The entity's key as the staging models compute it: ``(trim(x))`` for text columns."""
-    types = {c.name: PG_TYPES[c.type] for c in entity.columns}
-    return [f"(trim({k}))" if types[k] == "text" else k for k in entity.key]
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:

@@ -4,24 +4,19 @@
     unique_key=['filing_id'],
     on_schema_change='fail',
     indexes=[{'columns': ['filing_id'], 'unique': True}, {'columns': ['last_delivered_date']}],
-    post_hook="{{ delete_vanished_versions(ref('base_crm__channel_filings'), ['filing_id'], 'last_delivered_date') }}"
+    post_hook="{{ delete_vanished_versions(
+        ref('stg_crm__channel_filings_deliveries'), ['filing_id'], 'last_delivered_date'
+    ) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per channel filing, its latest version.
 -- Incremental: a night recomputes the filings delivered in it.
-{%- set columns = [
-    'filing_id', 'partner_id', 'filing_type', 'status', 'submitted_at', 'approved_at', 'approver_id',
-    'updated_at', '_business_date'
-] %}
-
-with deliveries as (
-    {{ deliveries_of_touched_keys(
-        ref('base_crm__channel_filings'), ['filing_id'], is_incremental(), this, 'last_delivered_date'
+-- the latest version of each key, from stg_* (only the night's keys in an incremental run)
+with latest as (
+    {{ rows_of_touched_keys(
+        ref('stg_crm__channel_filings'), ref('stg_crm__channel_filings_deliveries'), ['filing_id'],
+        is_incremental(), this, 'last_delivered_date'
     ) }}
-),
-
-latest as (
-    {{ latest_version('deliveries', ['filing_id'], columns) }}
 ),
 
 filings as (

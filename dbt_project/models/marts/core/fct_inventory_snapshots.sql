@@ -8,26 +8,17 @@
         {'columns': ['last_delivered_date']}
     ],
     post_hook="{{ delete_vanished_versions(
-        ref('base_dealer_sales__inventory'), ['snapshot_date', 'partner_id', 'sku'], 'last_delivered_date'
+        ref('stg_dealer_sales__inventory_deliveries'), ['snapshot_date', 'partner_id', 'sku'], 'last_delivered_date'
     ) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per (snapshot_date, partner_id, sku): stock at the end of that day, latest delivery.
 -- Incremental: a night recomputes the rows delivered in it.
-{%- set columns = [
-    'snapshot_date', 'partner_id', 'sku', 'on_hand_qty', 'in_transit_qty', '_business_date'
-] %}
-
-with deliveries as (
-    {{ deliveries_of_touched_keys(
-        ref('base_dealer_sales__inventory'), ['snapshot_date', 'partner_id', 'sku'], is_incremental(), this,
-        'last_delivered_date'
-    ) }}
-),
-
-latest as (
-    {{ latest_version(
-        'deliveries', ['snapshot_date', 'partner_id', 'sku'], columns, version_order='_business_date desc'
+-- the latest version of each key, from stg_* (only the night's keys in an incremental run)
+with latest as (
+    {{ rows_of_touched_keys(
+        ref('stg_dealer_sales__inventory'), ref('stg_dealer_sales__inventory_deliveries'), ['snapshot_date', 'partner_id', 'sku'],
+        is_incremental(), this, 'last_delivered_date'
     ) }}
 ),
 

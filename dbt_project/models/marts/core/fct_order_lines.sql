@@ -5,27 +5,19 @@
     on_schema_change='fail',
     indexes=[{'columns': ['order_id', 'order_line'], 'unique': True}, {'columns': ['last_delivered_date']}],
     post_hook="{{ delete_vanished_versions(
-        ref('base_dealer_sales__orders'), ['order_id', 'order_line'], 'last_delivered_date'
+        ref('stg_dealer_sales__orders_deliveries'), ['order_id', 'order_line'], 'last_delivered_date'
     ) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per order line (order_id, order_line), its latest version.
--- Incremental: a night recomputes the lines delivered in it (see deliveries_of_touched_keys),
+-- Incremental: a night recomputes the lines delivered in it (see rows_of_touched_keys),
 -- so its cost follows the night's volume, not the history's.
-{%- set columns = [
-    'order_id', 'order_line', 'order_date', 'seller_partner_id', 'buyer_partner_id', 'sku', 'quantity',
-    'unit_price', 'status', 'updated_at', '_business_date'
-] %}
-
-with deliveries as (
-    {{ deliveries_of_touched_keys(
-        ref('base_dealer_sales__orders'), ['order_id', 'order_line'], is_incremental(), this,
-        'last_delivered_date'
+-- the latest version of each key, from stg_* (only the night's keys in an incremental run)
+with latest as (
+    {{ rows_of_touched_keys(
+        ref('stg_dealer_sales__orders'), ref('stg_dealer_sales__orders_deliveries'), ['order_id', 'order_line'],
+        is_incremental(), this, 'last_delivered_date'
     ) }}
-),
-
-latest as (
-    {{ latest_version('deliveries', ['order_id', 'order_line'], columns) }}
 ),
 
 order_lines as (

@@ -4,24 +4,19 @@
     unique_key=['visit_id'],
     on_schema_change='fail',
     indexes=[{'columns': ['visit_id'], 'unique': True}, {'columns': ['last_delivered_date']}],
-    post_hook="{{ delete_vanished_versions(ref('base_crm__visits'), ['visit_id'], 'last_delivered_date') }}"
+    post_hook="{{ delete_vanished_versions(
+        ref('stg_crm__visits_deliveries'), ['visit_id'], 'last_delivered_date'
+    ) }}"
 ) }}
 -- depends_on: {{ ref('int_load_calendar') }}
 -- One row per visit, its latest version; dated in Asia/Shanghai.
 -- Incremental: a night recomputes the visits delivered in it.
-{%- set columns = [
-    'visit_id', 'manager_id', 'partner_id', 'visit_type', 'visited_at', 'duration_minutes',
-    'issues_found', 'updated_at', '_business_date'
-] %}
-
-with deliveries as (
-    {{ deliveries_of_touched_keys(
-        ref('base_crm__visits'), ['visit_id'], is_incremental(), this, 'last_delivered_date'
+-- the latest version of each key, from stg_* (only the night's keys in an incremental run)
+with latest as (
+    {{ rows_of_touched_keys(
+        ref('stg_crm__visits'), ref('stg_crm__visits_deliveries'), ['visit_id'],
+        is_incremental(), this, 'last_delivered_date'
     ) }}
-),
-
-latest as (
-    {{ latest_version('deliveries', ['visit_id'], columns) }}
 ),
 
 visits as (

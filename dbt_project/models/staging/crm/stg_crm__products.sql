@@ -1,4 +1,5 @@
 -- One row per product: the latest version delivered.
+-- dim_product reads it.
 {%- set columns = [
     'sku', 'product_name', 'category', 'unit', 'list_price', 'updated_at', '_business_date'
 ] %}

@@ -1,11 +1,13 @@
 -- The loads whose rows are in raw now: one row per current file (loaded, not replaced by a
--- corrected file of its date, at least one row), the one door to ops.load_manifest.
+-- corrected file of its date, at least one row). With stg_ops__superseded_loads, the door to
+-- ops.load_manifest.
 with manifest as (
     select * from {{ source('ops', 'load_manifest') }}
 ),
 
 current_loads as (
     select
+        load_id,
         source,
         entity,
         business_date,
