@@ -21,7 +21,6 @@ is asserted.
 
     .venv/bin/python bench/ingest.py                    # 2M and 4M rows, a few minutes
     .venv/bin/python bench/ingest.py --rows 200000      # a quick look
-    .venv/bin/python bench/ingest.py --without-key-index  # raw's key B-tree dropped (scratch database)
 
 Uses ``QUDAO_WAREHOUSE_URL`` when set (a database is created on it and dropped
 afterwards), otherwise an embedded server in a temporary ``QUDAO_HOME``.
@@ -280,18 +279,6 @@ def _rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:>11,.0f} rows/s  ({seconds:6.1f} s)"
 
 
-def _drop_key_index(url: str) -> None:
-    """Drop raw.dealer_sales__orders' B-tree on the staging key (the bench's own database only)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        found = conn.execute(
-            "select indexname from pg_indexes where schemaname = 'raw' and tablename = 'dealer_sales__orders'"
-            " and indexdef not ilike '%using brin%'"
-        ).fetchall()
-        for (index,) in found:
-            conn.execute(f"drop index raw.{index}")
-    print(f"without raw's key B-tree: dropped {', '.join(i for (i,) in found) or 'nothing'}", flush=True)
-
-
 def run(
     url: str,
     work: Path,
@@ -300,7 +287,6 @@ def run(
     pandas_rows: int,
     repeat: int,
     xlsx_n: int,
-    without_key_index: bool = False,
 ) -> None:
     from upath import UPath
 
@@ -310,8 +296,6 @@ def run(
     landing = work / "landing"
     write_day(landing, D_UTF8, skip=["dealer_sales.orders", "dealer_sales.inventory"])
     assert load_date(url, str(landing), D_UTF8, sources=["crm"]).ok  # products: the sku foreign key
-    if without_key_index:
-        _drop_key_index(url)
     files = {}
     t0 = time.perf_counter()
     for day, n, enc in ((D_UTF8, rows, "utf-8"), (D_BIG, rows * big, "utf-8")):
@@ -426,11 +410,6 @@ def main() -> int:
     ap.add_argument("--pandas-rows", type=int, default=500_000, help="rows pandas loads (c)")
     ap.add_argument("--repeat", type=int, default=2, help="best of this many runs of (a) and (b)")
     ap.add_argument("--xlsx-rows", type=int, default=200_000, help="rows of orders.xlsx (calls: 5x as many)")
-    ap.add_argument(
-        "--without-key-index",
-        action="store_true",
-        help="drop raw.dealer_sales__orders' key B-tree in the bench's database first (the loader's ceiling)",
-    )
     args = ap.parse_args()
     print(
         f"qudao ingest benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs"
@@ -451,7 +430,6 @@ def main() -> int:
                     args.pandas_rows,
                     args.repeat,
                     args.xlsx_rows,
-                    args.without_key_index,
                 )
             finally:
                 with psycopg.connect(server, autocommit=True) as conn:

@@ -92,7 +92,7 @@ _SCHEMA_PRIVILEGES = {"read": "usage", "write": "usage, create"}
 #: Functions that compute personal-data hashes: executable by the transformer only. dbt's
 #: staging views call them at query time with a key from the session (``qudao.pii_key``);
 #: a reader allowed to call them could set a key of their own and brute-force the phones
-#: behind the hashes. Readers use the hashes stored in ``intermediate`` and ``marts``.
+#: behind the hashes. Readers use the hashes stored in ``staging``, ``intermediate`` and ``marts``.
 PII_FUNCTIONS = ("ops.hmac_sha256_hex(text, text)",)
 
 _CREATE_ROLE = """

@@ -7,14 +7,12 @@
         {'columns': ['_load_id']},
         {'columns': ['_business_date']}
     ],
-    pre_hook="{{ drop_superseded_loads('dealer_sales', 'orders') }}",
-    post_hook="analyze {{ this }}"
+    pre_hook="{{ drop_superseded_loads('dealer_sales', 'orders') }}"
 ) }}
 -- depends_on: {{ ref('stg_ops__load_manifest') }}
 -- depends_on: {{ ref('stg_ops__superseded_loads') }}
 -- Every delivered order-line row of the current loads, normalised: raw's rows, kept in step load by
 -- load (see copy_new_loads). Indexed on the key: the nightly models read every delivery of the
 -- keys a night touched, and find the night's keys by _business_date. Analyzed after every
--- run: a table dbt just created or appended to has no statistics for its new rows until
--- autovacuum gets there, and the nightly per-key plans need them.
+-- run, as every table a night writes (macros/statistics.sql).
 {{ copy_new_loads(ref('base_dealer_sales__orders'), 'dealer_sales', 'orders') }}
