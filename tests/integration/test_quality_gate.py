@@ -140,13 +140,24 @@ def test_good_nights_pass_and_publish(night: Night) -> None:
     assert STATE["n2"] != STATE["n1"]
 
 
+_PLANT_DUPLICATE = (
+    "insert into marts_candidate.mart_channel_coverage"
+    " select * from marts_candidate.mart_channel_coverage where as_of_date = %s limit 1"
+)
+
+
 def test_duplicate_key_in_candidate_mart_blocks_and_marts_stay_unchanged(night: Night) -> None:
     with psycopg.connect(night.url, autocommit=True) as conn:
-        conn.execute(
-            "insert into marts_candidate.mart_channel_coverage"
-            " select * from marts_candidate.mart_channel_coverage where as_of_date = %s limit 1",
-            (D2,),
-        )
+        # the grain is the mart's primary key: PostgreSQL refuses the duplicate itself ...
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(_PLANT_DUPLICATE, (D2,))
+        # ... and should a candidate ever lack its key, the gate's own test still catches it
+        (key,) = conn.execute(
+            "select conname from pg_constraint"
+            " where conrelid = 'marts_candidate.mart_channel_coverage'::regclass and contype = 'p'"
+        ).fetchone()
+        conn.execute(f'alter table marts_candidate.mart_channel_coverage drop constraint "{key}"')
+        conn.execute(_PLANT_DUPLICATE, (D2,))
         rows = conn.execute(
             "select count(*) from marts_candidate.mart_channel_coverage where as_of_date = %s", (D2,)
         ).fetchone()[0]
@@ -173,6 +184,10 @@ def test_duplicate_key_in_candidate_mart_blocks_and_marts_stay_unchanged(night: 
                 " where a.as_of_date = %s and a.as_of_date = b.as_of_date and a.region_code = b.region_code"
                 " and a.ctid > b.ctid",
                 (D2,),
+            )
+            conn.execute(
+                f'alter table marts_candidate.mart_channel_coverage add constraint "{key}"'
+                " primary key (as_of_date, region_code)"
             )
 
 
