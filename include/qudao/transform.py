@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from qudao.config import settings
+from qudao.config import environment, settings
 from qudao.ledger import dbt_state
 from qudao.warehouse.connection import dbt_target
 
@@ -115,24 +115,9 @@ def run_dbt(args: list[str], url: str | None, extra_env: dict[str, str] | None =
     from dbt.cli.main import dbtRunner
 
     cfg = settings()
-    env = {**dbt_environment(url), **(extra_env or {})}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        full = [
-            *args,
-            "--project-dir",
-            str(cfg.dbt_project_dir),
-            "--profiles-dir",
-            str(cfg.dbt_profiles_dir),
-        ]
+    full = [*args, "--project-dir", str(cfg.dbt_project_dir), "--profiles-dir", str(cfg.dbt_profiles_dir)]
+    with environment({**dbt_environment(url), **(extra_env or {})}):
         res = dbtRunner().invoke(full)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     result = DbtResult(command=args, success=bool(res.success))
     nodes = getattr(res.result, "results", None) or []
     for node in nodes:

@@ -11,12 +11,10 @@ raw → staging → intermediate → marts_candidate under the night's ``build_m
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from qudao.config import environment
 from qudao.lineage.datasets import namespace
 from qudao.warehouse.connection import dbt_target
 
@@ -24,22 +22,6 @@ log = logging.getLogger(__name__)
 
 #: the producer named in the events (openlineage's convention: a URL of the emitting code)
 PRODUCER = "https://github.com/qudao/qudao/tree/main/include/qudao/lineage"
-
-
-@contextmanager
-def _profile_env(url: str) -> Iterator[None]:
-    """The ``QUDAO_DBT_*`` variables the processor needs to read ``profiles.yml``."""
-    env = dbt_target(url)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def model_events(url: str, project_dir: Path, parent: object | None, job_namespace: str) -> list[object]:
@@ -60,7 +42,7 @@ def model_events(url: str, project_dir: Path, parent: object | None, job_namespa
                 name = self._format_dataset_name(meta["database"], meta["schema"], table)
             return space, name, facets, input_facets
 
-    with _profile_env(url):
+    with environment(dbt_target(url)):  # the processor reads profiles.yml's env_var()s
         processor = Processor(
             producer=PRODUCER, job_namespace=job_namespace, project_dir=str(project_dir), skip_errors=True
         )
