@@ -7,7 +7,6 @@ the tests run in file order on it and each undoes the faults it plants.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from qudao.config import environment
 from qudao.ingest import load_date
 from qudao.publish import PublishRefused, publish, rollback
 from qudao.quality import sql_checks
@@ -51,37 +51,32 @@ def night(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "DBT_TARGET_PATH": str(base / "dbt_target"),  # never the checkout's dbt_project/target
         "DBT_LOG_PATH": str(base / "dbt_logs"),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    name = f"qudao_t_gate_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    url = with_database(server_url, name)
-    try:
-        with psycopg.connect(url) as conn:
-            ensure_schema(conn)
-        landing = base / "landing"
-        generate(landing, D1, D3, scale="small", seed=42)
-        for d in (D1, D2):
-            assert load_date(url, str(landing), d).ok
-        # one dbt invocation builds both nights into marts_candidate; dbt's own tests are
-        # not what is tested here, so a failing dbt test elsewhere does not skip models
-        result = run_dbt(
-            ["build", "--full-refresh", "--exclude-resource-type", "test", "unit_test", "--vars", VARS], url
-        )
-        assert result.success, result.lines()
-        yield Night(url, base / "home", landing, base / "dbt_target" / "manifest.json")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environment(env):
+        name = f"qudao_t_gate_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,)
+            admin.execute(f'create database "{name}"')
+        url = with_database(server_url, name)
+        try:
+            with psycopg.connect(url) as conn:
+                ensure_schema(conn)
+            landing = base / "landing"
+            generate(landing, D1, D3, scale="small", seed=42)
+            for d in (D1, D2):
+                assert load_date(url, str(landing), d).ok
+            # one dbt invocation builds both nights into marts_candidate; dbt's own tests are
+            # not what is tested here, so a failing dbt test elsewhere does not skip models
+            result = run_dbt(
+                ["build", "--full-refresh", "--exclude-resource-type", "test", "unit_test", "--vars", VARS],
+                url,
             )
-            admin.execute(f'drop database if exists "{name}"')
+            assert result.success, result.lines()
+            yield Night(url, base / "home", landing, base / "dbt_target" / "manifest.json")
+        finally:
+            with psycopg.connect(server_url, autocommit=True) as admin:
+                admin.execute(
+                    "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,)
+                )
+                admin.execute(f'drop database if exists "{name}"')
 
 
 def marts_checksums(url: str) -> dict[str, str]:
