@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).parents[2] / "include" / "qudao"
 MAY_IMPORT = {
     "ledger": {"ledger", "warehouse", "contracts", "constants", "config"},
     "warehouse": {"warehouse", "contracts", "constants", "config"},
-    "lineage": {"lineage", "warehouse", "config", "constants"},
+    "lineage": {"lineage", "warehouse", "contracts", "config", "constants"},
     "alerts": {"alerts", "ledger", "warehouse", "config", "constants", "contracts", "business_day"},
 }
 #: warehouse.schema.ensure_schema hands over to the ledger's ensure entry point (a call-time import)

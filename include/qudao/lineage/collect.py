@@ -7,10 +7,10 @@ collector discards them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
-log = logging.getLogger(__name__)
+from qudao.contracts import entity
+from qudao.lineage.datasets import file_uri, table_uri
 
 
 class _QudaoStep:
@@ -41,17 +41,13 @@ def record(inputs: Iterable[str], outputs: Iterable[str]) -> None:
 
 def record_load(url: str, files: Iterable[object]) -> None:
     """A load task's lineage: each delivered file in, the raw table of each loaded file out."""
-    from qudao.lineage.datasets import file_uri, table_uri
-
     files = list(files)
-    loaded = {f"{f.source}__{f.entity}" for f in files if getattr(f, "status", None) == "loaded"}
+    loaded = {entity(f.qualified).raw_table for f in files if getattr(f, "status", None) == "loaded"}
     record([file_uri(f.path) for f in files], [table_uri(url, "raw", t) for t in sorted(loaded)])
 
 
 def record_publish(url: str, tables: Iterable[str]) -> None:
     """Publish's lineage: each candidate mart in, its published table out."""
-    from qudao.lineage.datasets import table_uri
-
     tables = sorted(tables)
     record(
         [table_uri(url, "marts_candidate", t) for t in tables],

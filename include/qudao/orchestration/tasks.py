@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from airflow.sdk.exceptions import AirflowFailException
 
 from qudao.config import settings
+from qudao.contracts import entity
 from qudao.ledger import outcomes, publishes, runs
 from qudao.ledger.migrate import ensure_current
 from qudao.ledger.outcomes import StepOutcome
@@ -103,7 +104,7 @@ def load_source(source: str, business_date: date, landing: str, run_id: str) -> 
     refused = [f.path for f in report.files if f.status == "refused"]
     by_table: Counter[str] = Counter()
     for f in report.files:
-        by_table[f"{f.source}__{f.entity}"] += f.rows_loaded or 0
+        by_table[entity(f.qualified).raw_table] += f.rows_loaded or 0
     summary = {
         "files": len(report.files),
         "rows_loaded": sum(f.rows_loaded or 0 for f in report.files),
