@@ -8,10 +8,12 @@ a session setting through ``PGOPTIONS`` so that it never appears in compiled SQL
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import date
+from importlib import metadata
 from pathlib import Path
 
 import psycopg
@@ -149,7 +151,7 @@ FULL_HISTORY_TAG = "full_history"
 
 @dataclass(frozen=True)
 class TestPlan:
-    """Which of dbt's tests a build runs, decided from ``ops.dbt_state`` (:func:`plan_tests`).
+    """Which of dbt's nodes a build runs, decided from ``ops.dbt_state`` (:func:`plan_tests`).
 
     ``night``: a nightly build on a warehouse that holds a complete, fully tested build.
     Then every generic test on an incremental model reads only the rows of the night's
@@ -159,18 +161,28 @@ class TestPlan:
     failed or interrupted build before) everything is tested on every row.
     ``reload_seeds``: the seed files changed since the warehouse loaded them (or a full
     refresh).
+    ``views_current``: on a night, the warehouse's views were created from the same project
+    files (:func:`project_checksum`) and are all there: they are not created again. A view
+    holds no data, so re-creating an unchanged one changes nothing; its tests are tagged
+    ``full_history`` and do not run on a night either.
     """
 
     night: bool
     reload_seeds: bool
+    views_current: bool = False
 
     def dbt_args(self) -> list[str]:
         """``dbt build``'s arguments that leave out what the plan does not run."""
         args = []
+        excluded = []
         skipped = []
         if self.night:  # dbt's advice: unit tests belong to development and CI, not to production nights
-            args += ["--exclude", f"tag:{FULL_HISTORY_TAG}"]
+            excluded.append(f"tag:{FULL_HISTORY_TAG}")
             skipped.append("unit_test")
+        if self.night and self.views_current:
+            excluded.append(VIEWS)
+        if excluded:
+            args += ["--exclude", *excluded]
         if not self.reload_seeds:
             skipped.append("seed")
         if skipped:
@@ -178,12 +190,31 @@ class TestPlan:
         return args
 
 
-def plan_tests(state: dict[str, str], seeds: str, full_refresh: bool) -> TestPlan:
-    """The tests of a build: nightly scope only after a build that tested everything succeeded."""
+#: dbt's selector for the project's views
+VIEWS = "config.materialized:view"
+
+
+def plan_tests(
+    state: dict[str, str],
+    seeds: str,
+    full_refresh: bool,
+    project: str | None = None,
+    views_there: bool = False,
+) -> TestPlan:
+    """The nodes of a build: nightly scope only after a build that tested everything succeeded.
+
+    ``project``: :func:`project_checksum` now; ``views_there``: every view the last
+    successful build left (``ops.dbt_state``) exists.
+    """
     tested_in_full = state.get(dbt_state.TESTED_IN_FULL) == "true"
+    night = tested_in_full and not full_refresh
     return TestPlan(
-        night=tested_in_full and not full_refresh,
+        night=night,
         reload_seeds=full_refresh or state.get(dbt_state.SEEDS_SHA256) != seeds,
+        views_current=night
+        and project is not None
+        and state.get(dbt_state.VIEWS_SHA256) == project
+        and views_there,
     )
 
 
@@ -204,8 +235,11 @@ def build(
     are left out; a first build and a ``full_refresh`` build and test everything.
     """
     seeds = seeds_checksum()
+    project = project_checksum()
     with psycopg.connect(url) as conn:
-        plan = plan_tests(dbt_state.read_state(conn), seeds, full_refresh)
+        state = dbt_state.read_state(conn)
+        views_there = dbt_state.relations_exist(conn, dbt_state.view_relations(state))
+        plan = plan_tests(state, seeds, full_refresh, project, views_there)
     night = night_environment(
         business_date, start_date, (start_date or business_date) if plan.night else None
     )
@@ -218,7 +252,15 @@ def build(
     result = run_dbt(args, url, night)
     if result.success:
         with psycopg.connect(url) as conn:
-            dbt_state.save_state(conn, {dbt_state.SEEDS_SHA256: seeds, dbt_state.TESTED_IN_FULL: "true"})
+            dbt_state.save_state(
+                conn,
+                {
+                    dbt_state.SEEDS_SHA256: seeds,
+                    dbt_state.TESTED_IN_FULL: "true",
+                    dbt_state.VIEWS_SHA256: project,
+                    dbt_state.VIEW_RELATIONS: json.dumps(manifest_views()),
+                },
+            )
     return result
 
 
@@ -248,6 +290,36 @@ def seeds_checksum() -> str:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+#: what the SQL of a view is made of, besides dbt itself (paths in the project)
+VIEW_INPUTS = ("models", "macros", "dbt_project.yml")
+
+
+def project_checksum() -> str:
+    """SHA-256 over the files a view's definition is compiled from (:data:`VIEW_INPUTS`, the
+    profile) and the versions of dbt and its adapter: equal checksums, equal views."""
+    cfg = settings()
+    digest = hashlib.sha256()
+    for package in ("dbt-core", "dbt-postgres"):
+        digest.update(f"{package}=={metadata.version(package)}\0".encode())
+    paths = [cfg.dbt_project_dir / name for name in VIEW_INPUTS]
+    paths.append(cfg.dbt_profiles_dir / "profiles.yml")
+    for path in paths:
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for f in files:
+            digest.update(f.relative_to(path.parent).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def manifest_views() -> list[str]:
+    """The project's views as ``"schema"."name"``, from the manifest the last dbt command wrote."""
+    nodes = json.loads(manifest_path().read_text(encoding="utf-8")).get("nodes", {}).values()
+    return sorted(
+        f'"{n["schema"]}"."{n["alias"]}"'
+        for n in nodes
+        if n.get("resource_type") == "model" and (n.get("config") or {}).get("materialized") == "view"
+    )
 
 
 def parse() -> Path:

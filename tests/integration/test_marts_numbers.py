@@ -26,6 +26,7 @@ import pytest
 
 from qudao.config import settings
 from qudao.ingest.loader import load_date
+from qudao.ledger import dbt_state
 from qudao.transform import build, manifest_path
 from qudao.warehouse.connection import with_database
 from qudao.warehouse.schema import ensure_schema
@@ -149,6 +150,26 @@ def test_a_night_tests_only_what_it_changed(built: dict[str, Any]) -> None:
     region = "test.qudao.unique_dim_region_region_code."
     (sql,) = [code for n, code in nightly.items() if n.startswith(region)]
     assert "between date" not in sql  # a table rebuilt whole every night is tested whole
+
+
+def test_a_night_does_not_create_the_unchanged_views_again(built: dict[str, Any]) -> None:
+    """The first build creates the views; the night after it (same project files, every view
+    there: ops.dbt_state) builds the tables under them and leaves the views as they are."""
+    first, nightly = built["first_nodes"], built["nightly_nodes"]
+    views = (
+        "model.qudao.stg_crm__partners",
+        "model.qudao.base_crm__partners",
+        "model.qudao.stg_ops__load_manifest",
+    )
+    assert all(v in first for v in views)
+    assert not any(v in nightly for v in views)
+    assert "model.qudao.stg_crm__partners_deliveries" in nightly
+    with psycopg.connect(built["url"]) as c:
+        recorded = dbt_state.view_relations(dbt_state.read_state(c))
+        assert '"staging"."stg_crm__partners"' in recorded and len(recorded) == 18
+        assert dbt_state.relations_exist(c, recorded)
+        assert not dbt_state.relations_exist(c, [*recorded, '"staging"."no_such_view"'])
+        assert not dbt_state.relations_exist(c, [])
 
 
 def test_coverage(built: dict[str, Any]) -> None:

@@ -1,8 +1,13 @@
-"""Which tests a dbt build runs, decided from ``ops.dbt_state`` (``qudao.transform.plan_tests``)."""
+"""Which nodes a dbt build runs, decided from ``ops.dbt_state`` (``qudao.transform.plan_tests``)."""
 
 from __future__ import annotations
 
-from qudao.transform import FULL_HISTORY_TAG, plan_tests
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qudao.transform import FULL_HISTORY_TAG, VIEWS, plan_tests, project_checksum
 
 DONE = {"tested_in_full": "true", "seeds_sha256": "abc"}
 
@@ -35,3 +40,43 @@ def test_a_full_refresh_tests_everything_and_reloads_seeds() -> None:
     plan = plan_tests(DONE, "abc", full_refresh=True)
     assert (plan.night, plan.reload_seeds) == (False, True)
     assert plan.dbt_args() == []
+
+
+VIEWS_DONE = {**DONE, "views_sha256": "p1"}
+
+
+def test_a_night_does_not_create_again_views_made_from_the_same_project_files() -> None:
+    plan = plan_tests(VIEWS_DONE, "abc", full_refresh=False, project="p1", views_there=True)
+    assert plan.views_current
+    assert plan.dbt_args() == [
+        "--exclude",
+        f"tag:{FULL_HISTORY_TAG}",
+        VIEWS,
+        "--exclude-resource-type",
+        "unit_test",
+        "seed",
+    ]
+
+
+def test_views_are_created_when_the_project_changed_a_view_is_missing_or_it_is_no_night() -> None:
+    changed = plan_tests(VIEWS_DONE, "abc", full_refresh=False, project="p2", views_there=True)
+    missing = plan_tests(VIEWS_DONE, "abc", full_refresh=False, project="p1", views_there=False)
+    refresh = plan_tests(VIEWS_DONE, "abc", full_refresh=True, project="p1", views_there=True)
+    # not a night: the views' own tests (full_history) run, and excluding a view would drop them
+    untested = plan_tests({**VIEWS_DONE, "tested_in_full": "false"}, "abc", False, "p1", True)
+    for plan in (changed, missing, refresh, untested):
+        assert not plan.views_current
+        assert VIEWS not in plan.dbt_args()
+
+
+def test_the_project_checksum_follows_a_model_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "dbt_project"
+    ignore = shutil.ignore_patterns("target", "logs")
+    shutil.copytree(Path(__file__).parents[2] / "dbt_project", project, ignore=ignore)
+    monkeypatch.setenv("QUDAO_DBT_PROJECT_DIR", str(project))
+    before = project_checksum()
+    (project / "tests" / "assert_nothing.sql").write_text("select 1 where false\n")  # not a view's input
+    assert project_checksum() == before
+    view = next((project / "models" / "staging").rglob("stg_*.sql"))
+    view.write_text(view.read_text() + "\n-- changed\n")
+    assert project_checksum() != before
