@@ -22,13 +22,13 @@ afterwards), otherwise an embedded server in a temporary ``QUDAO_HOME``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -46,13 +46,10 @@ def _load(url: str, landing: Path, day: date) -> None:
         raise SystemExit(f"loading {day} refused a file: {report.lines()}")
 
 
-def _slowest(n: int) -> list[str]:
-    """The ``n`` slowest nodes of the last dbt invocation (from run_results.json)."""
-    from qudao.transform import manifest_path
-
-    results = json.loads((manifest_path().parent / "run_results.json").read_text())["results"]
-    nodes = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:n]
-    return [f"{r['execution_time']:7.2f} s  {r['unique_id'].split('.', 2)[-1]}" for r in nodes]
+def _slowest(result: Any, n: int) -> list[str]:
+    """The ``n`` slowest nodes of a dbt invocation."""
+    nodes = sorted(result.nodes, key=lambda r: r.seconds, reverse=True)[:n]
+    return [f"{r.seconds:7.2f} s  {r.unique_id.split('.', 2)[-1]}" for r in nodes]
 
 
 def _history(url: str, landing: Path, days: int) -> tuple[float, list[str]]:
@@ -80,7 +77,7 @@ def _history(url: str, landing: Path, days: int) -> tuple[float, list[str]]:
     if not result.success:
         raise SystemExit("\n".join(result.lines()))
     print(f"  dbt step of night {night}: {seconds:.1f} s", flush=True)
-    return seconds, _slowest(8)
+    return seconds, _slowest(result, 8)
 
 
 def main() -> int:

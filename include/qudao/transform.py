@@ -80,6 +80,16 @@ class TestOutcome:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class NodeRun:
+    """One node a dbt invocation ran: how it ended, its seconds, its compiled SQL."""
+
+    unique_id: str
+    status: str
+    seconds: float
+    compiled_code: str
+
+
 @dataclass
 class DbtResult:
     """What one dbt invocation did."""
@@ -89,6 +99,7 @@ class DbtResult:
     counts: dict[str, int] = field(default_factory=dict)  # status -> number of nodes
     failures: list[str] = field(default_factory=list)  # "<node>: <message>"
     tests: list[TestOutcome] = field(default_factory=list)
+    nodes: list[NodeRun] = field(default_factory=list)
 
     @property
     def failed_tests(self) -> list[TestOutcome]:
@@ -125,6 +136,8 @@ def run_dbt(args: list[str], url: str | None, extra_env: dict[str, str] | None =
     for node in nodes:
         status = str(getattr(node.status, "value", node.status))
         result.counts[status] = result.counts.get(status, 0) + 1
+        code = getattr(node.node, "compiled_code", None) or ""
+        result.nodes.append(NodeRun(node.node.unique_id, status, float(node.execution_time or 0), code))
         if status in ("error", "fail"):
             result.failures.append(f"{node.node.unique_id}: {(node.message or '').strip()[:500]}")
         if str(getattr(node.node.resource_type, "value", node.node.resource_type)) == "test":
@@ -225,10 +238,15 @@ def build(
     full_refresh: bool = False,
     *,
     log_dir: Path | None = None,
+    artifacts: bool = False,
 ) -> DbtResult:
     """``dbt build`` (seeds, models, tests) for the night ``business_date``.
 
     ``log_dir``: dbt's log goes to ``<log_dir>/dbt.log`` instead of the console.
+    ``artifacts``: write ``target/manifest.json`` and ``run_results.json`` (OpenLineage reads
+    them). Without it they are written only when the manifest is older than the project's
+    files (:func:`manifest_is_current`): serialising the whole manifest costs a small night
+    about a second, and the result returned carries every node that ran.
 
     A night costs what the night delivered: :func:`plan_tests` decides from
     ``ops.dbt_state`` whether tests read only the night's rows and which tests and seeds
@@ -247,6 +265,8 @@ def build(
     if full_refresh:
         args.append("--full-refresh")
     args += plan.dbt_args()
+    if not artifacts and manifest_is_current():
+        args.append("--no-write-json")
     if log_dir is not None:
         args += ["--log-path", str(log_dir), "--log-level", "none", "--log-level-file", "info"]
     result = run_dbt(args, url, night)
@@ -332,6 +352,29 @@ def parse() -> Path:
 
 def manifest_path() -> Path:
     return settings().dbt_project_dir / "target" / "manifest.json"
+
+
+#: folders of the project that dbt writes, not reads
+_OUTPUT_DIRS = ("target", "logs", "dbt_packages")
+
+
+def manifest_is_current() -> bool:
+    """``target/manifest.json`` was written after every file dbt parses last changed.
+
+    The gate and publishing read the manifest; a build that leaves it unwritten must not
+    leave an older project's there.
+    """
+    path = manifest_path()
+    if not path.is_file():
+        return False
+    written = path.stat().st_mtime_ns
+    cfg = settings()
+    inputs = [cfg.dbt_profiles_dir / "profiles.yml"]
+    for top in cfg.dbt_project_dir.iterdir():
+        if top.name in _OUTPUT_DIRS:
+            continue
+        inputs += [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file()]
+    return all(p.stat().st_mtime_ns < written for p in inputs if p.exists())
 
 
 def docs_dir() -> Path:

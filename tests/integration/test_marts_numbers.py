@@ -12,7 +12,6 @@ the end must give identical marts.
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pytest
 from qudao.config import settings
 from qudao.ingest.loader import load_date
 from qudao.ledger import dbt_state
-from qudao.transform import build, manifest_path
+from qudao.transform import DbtResult, build
 from qudao.warehouse.connection import with_database
 from qudao.warehouse.schema import ensure_schema
 
@@ -87,12 +86,12 @@ def built(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         _load(url, landing, D1)
         first = build(url, D1)
         assert first.success, first.lines()
-        first_nodes = _run_results()
+        first_nodes = _ran(first)
         _load(url, landing, D2)
         _load(url, landing, D3)
         nightly = build(url, D3, start_date=D2)
         assert nightly.success, nightly.lines()
-        nightly_nodes = _run_results()
+        nightly_nodes = _ran(nightly)
         incremental = _snapshot(url)
         refresh = build(url, D3, full_refresh=True)
         assert refresh.success, refresh.lines()
@@ -109,10 +108,9 @@ def built(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             admin.execute(f'drop database if exists "{name}"')
 
 
-def _run_results() -> dict[str, str]:
-    """unique_id -> compiled SQL of every node the last dbt invocation ran."""
-    results = json.loads((manifest_path().parent / "run_results.json").read_text())["results"]
-    return {r["unique_id"]: r.get("compiled_code") or "" for r in results}
+def _ran(result: DbtResult) -> dict[str, str]:
+    """unique_id -> compiled SQL of every node the dbt invocation ran."""
+    return {n.unique_id: n.compiled_code for n in result.nodes}
 
 
 def rows(built: dict[str, Any], sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -80,3 +80,30 @@ def test_the_project_checksum_follows_a_model_file(tmp_path: Path, monkeypatch: 
     view = next((project / "models" / "staging").rglob("stg_*.sql"))
     view.write_text(view.read_text() + "\n-- changed\n")
     assert project_checksum() != before
+
+
+def test_a_build_leaves_the_manifest_unwritten_only_while_no_project_file_is_newer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate and publishing read target/manifest.json: it must be of the project as it is."""
+    import os
+
+    from qudao.transform import manifest_is_current, manifest_path
+
+    project = tmp_path / "dbt_project"
+    ignore = shutil.ignore_patterns("target")
+    shutil.copytree(Path(__file__).parents[2] / "dbt_project", project, ignore=ignore)
+    monkeypatch.setenv("QUDAO_DBT_PROJECT_DIR", str(project))
+    assert not manifest_is_current()  # none written yet
+    manifest = manifest_path()
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    later = manifest.stat().st_mtime_ns + 10**9
+    os.utime(manifest, ns=(later, later))
+    assert manifest_is_current()
+    (project / "target" / "run_results.json").write_text("{}")  # dbt's own output does not count
+    os.utime(project / "target" / "run_results.json", ns=(later + 10**9, later + 10**9))
+    assert manifest_is_current()
+    model = next((project / "models" / "marts").rglob("*.yml"))
+    os.utime(model, ns=(later + 10**9, later + 10**9))
+    assert not manifest_is_current()

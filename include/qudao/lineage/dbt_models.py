@@ -51,16 +51,21 @@ def model_events(url: str, project_dir: Path, parent: object | None, job_namespa
         return list(processor.parse().events())
 
 
+def enabled() -> bool:
+    """Is OpenLineage on (then the build must write dbt's artifacts for :func:`emit_for_running_task`)?"""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:
+        return False
+    return not is_disabled()
+
+
 def emit_for_running_task(url: str, project_dir: Path) -> int:
     """Emit the last build's model events as children of the running Airflow task; returns how many.
 
     Does nothing (0) when OpenLineage is off. Lineage never fails a night: an error is logged.
     """
-    try:
-        from airflow.providers.openlineage.conf import is_disabled
-    except ImportError:
-        return 0
-    if is_disabled():
+    if not enabled():
         return 0
     try:
         from airflow.providers.openlineage.plugins.listener import get_openlineage_listener

@@ -30,6 +30,7 @@ def build_night(
     A date older than the latest published night is rebuilt up to that night
     (:func:`qudao.publish.night_scope`). Returns ``(scope, dbt result, dbt tests as a gate)``.
     """
+    from qudao.lineage.dbt_models import enabled as lineage_enabled
     from qudao.publish import night_scope
     from qudao.transform import build
 
@@ -37,7 +38,9 @@ def build_night(
     for line in scope.lines():
         say(line)
     say("dbt build (staging, dimensions, facts, marts, tests)")
-    result = build(url, scope.run_date, start_date=scope.start_date, log_dir=log_dir)
+    result = build(
+        url, scope.run_date, start_date=scope.start_date, log_dir=log_dir, artifacts=lineage_enabled()
+    )
     for line in result.lines():
         say(line)
     return scope, result, record_dbt_tests(url, business_date, run_id, result)
