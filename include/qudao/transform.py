@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import date
@@ -80,6 +81,15 @@ class TestOutcome:
     message: str = ""
 
 
+#: how PostgreSQL words an integrity constraint a row broke (SQLSTATE class 23; the
+#: server's English messages, as the embedded and the Docker servers send them: in another
+#: language the refusal reads as a dbt error, retried, then alerted as one)
+CONSTRAINT_BROKEN = re.compile(
+    r"(?:null value in column .{0,200}?|duplicate key value |new row .{0,200}?)?"
+    r"violates (?:not-null|unique|check|exclusion|foreign key) constraint"
+)
+
+
 @dataclass(frozen=True)
 class NodeRun:
     """One node a dbt invocation ran: how it ended, its seconds, its compiled SQL."""
@@ -100,6 +110,9 @@ class DbtResult:
     failures: list[str] = field(default_factory=list)  # "<node>: <message>"
     tests: list[TestOutcome] = field(default_factory=list)
     nodes: list[NodeRun] = field(default_factory=list)
+    #: models whose rows PostgreSQL refused by an enforced constraint (a grain's primary key,
+    #: a not-null column): the data broke a rule of the model's contract
+    broken_constraints: list[TestOutcome] = field(default_factory=list)
 
     @property
     def failed_tests(self) -> list[TestOutcome]:
@@ -107,10 +120,13 @@ class DbtResult:
         return [t for t in self.tests if t.status == "fail"]
 
     @property
-    def only_tests_failed(self) -> bool:
-        """The build failed because data broke tests, not because a model or dbt itself errored."""
-        errored = self.counts.get("error", 0) or any(f.startswith("dbt raised:") for f in self.failures)
-        return not self.success and bool(self.failed_tests) and not errored
+    def only_rules_broken(self) -> bool:
+        """The build failed because data broke the models' rules (their tests, their enforced
+        constraints), not because SQL or dbt itself errored."""
+        other_errors = self.counts.get("error", 0) - len(self.broken_constraints)
+        crashed = any(f.startswith("dbt raised:") for f in self.failures)
+        broken = bool(self.failed_tests or self.broken_constraints)
+        return not self.success and broken and not other_errors and not crashed
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
@@ -140,6 +156,19 @@ def run_dbt(args: list[str], url: str | None, extra_env: dict[str, str] | None =
         result.nodes.append(NodeRun(node.node.unique_id, status, float(node.execution_time or 0), code))
         if status in ("error", "fail"):
             result.failures.append(f"{node.node.unique_id}: {(node.message or '').strip()[:500]}")
+        if status == "error" and CONSTRAINT_BROKEN.search(node.message or ""):
+            message = " ".join((node.message or "").split())
+            detail = CONSTRAINT_BROKEN.search(message)
+            result.broken_constraints.append(
+                TestOutcome(
+                    node.node.unique_id,
+                    f"{node.node.name}: constraints",
+                    "fail",
+                    1,  # at least the row PostgreSQL names; it stops at the first
+                    node.node.unique_id,
+                    message[detail.start() if detail else 0 :][:500],
+                )
+            )
         if str(getattr(node.node.resource_type, "value", node.node.resource_type)) == "test":
             result.tests.append(
                 TestOutcome(

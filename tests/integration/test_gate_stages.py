@@ -93,6 +93,56 @@ def test_a_failing_dbt_test_is_a_failed_check_not_a_crash(night, monkeypatch):
         assert c.execute("select count(*) from ops.publish_log where status = 'published'").fetchone() == (0,)
 
 
+#: a model whose grain PostgreSQL enforces (its contract's primary key) and its SQL breaks
+PLANTED_GRAIN_SQL = "select 1 as planted_id union all select 1 as planted_id\n"
+PLANTED_GRAIN_YML = """version: 2
+models:
+  - name: planted_grain
+    config: {materialized: table, contract: {enforced: true}}
+    constraints:
+      - {type: primary_key, columns: [planted_id]}
+    columns:
+      - {name: planted_id, data_type: integer}
+"""
+
+
+def test_rows_an_enforced_constraint_refuses_are_a_failed_check_not_a_crash(night, monkeypatch):
+    """With every public model's grain an enforced primary key, a duplicate reaches PostgreSQL
+    before any uniqueness test: that refusal is the data breaking a rule, like a failing test."""
+    project = night["tmp"] / "dbt_project"
+    shutil.copytree(
+        Path(__file__).parents[2] / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    (project / "models" / "intermediate" / "planted_grain.sql").write_text(PLANTED_GRAIN_SQL)
+    (project / "models" / "intermediate" / "planted_grain.yml").write_text(PLANTED_GRAIN_YML)
+    monkeypatch.setenv("QUDAO_DBT_PROJECT_DIR", str(project))
+    run_id = "night-planted-grain"
+    _load(night, run_id)
+    tasks.check_raw_quality(D1, run_id)
+
+    with pytest.raises(tasks.GateFailed) as failed:
+        tasks.build_marts(D1, run_id)
+
+    message = str(failed.value)
+    assert "dbt :: planted_grain: constraints" in message, message
+    assert "duplicate key value violates unique constraint" in message, message
+    assert message.endswith("nothing was published")
+    assert isinstance(failed.value, tasks.AirflowFailException)  # not retried
+    event = Event(
+        "task_failure", "channel_nightly", run_id, task_id="build_marts", outcome=failed.value.outcome
+    )
+    assert failure_kind(event) == "quality_gate"
+    with psycopg.connect(night["url"]) as c:
+        rows = c.execute(
+            "select check_name, observed from ops.quality_results where run_id = %s and suite = 'dbt'"
+            " and not passed",
+            (run_id,),
+        ).fetchall()
+    assert [name for name, _ in rows] == ["planted_grain: constraints"]
+    assert "(planted_id)=(1) already exists" in rows[0][1], rows
+    assert _stages(night["url"], run_id) == [("raw", True), ("dbt", False)]
+
+
 def test_a_refused_file_stops_the_night_before_dbt_runs(night):
     orders = night["landing"] / "dealer_sales" / D1.isoformat() / "orders.csv"
     orders.write_bytes(b"\xff\xfe not an orders file")

@@ -65,6 +65,10 @@ def record_dbt_tests(url: str, business_date: date, run_id: str, result: Any) ->
                 detail=t.model or t.unique_id,
             )
         )
+    for c in result.broken_constraints:  # PostgreSQL refused a model's rows: its contract's rule
+        gate.results.append(
+            CheckResult("dbt", c.name, "error", False, observed=c.message, expected="0 rows", detail=c.model)
+        )
     if gate.results:
         with connect(url, autocommit=True) as conn:
             record(conn, gate)

@@ -154,7 +154,7 @@ def build_marts(business_date: date, run_id: str) -> dict[str, Any]:
     scope, result, tests = steps.build_night(url, business_date, run_id, _say(business_date))
     emit_for_running_task(url, settings().dbt_project_dir)  # OpenLineage: an event pair per dbt node
     detail = {**result.counts, "scope": scope.as_dict()}
-    if result.only_tests_failed:  # the data broke a model's rules: a failed check, not a crash to retry
+    if result.only_rules_broken:  # the data broke a model's rules: a failed check, not a crash to retry
         message = "\n".join(
             [*tests.lines(), *(f"  {r.line()}" for r in tests.failures), "nothing was published"]
         )
