@@ -8,11 +8,11 @@ inside another.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -69,17 +69,44 @@ def _line_of_bad_bytes(path: UPath, encoding: str) -> int | None:
 
 
 # ----------------------------------------------------------------------------- CSV
-@dataclass
 class CsvChunk:
     """Whole CSV records: ``lines[0]`` is physical line ``first_line`` of the file.
 
-    The text is split into lines only when asked: the columnar path finds the line
-    breaks in the UTF-8 bytes (:attr:`line_ends`) and needs no Python string per line.
+    A chunk holds its records as text (``str``) or as UTF-8 bytes (``data``), whichever
+    it was read as, and makes the other only when asked: a UTF-8 file's quote-free
+    chunks stay bytes from the file to pyarrow. The text is split into lines only when
+    asked, and the columnar path finds line breaks in the bytes (:attr:`line_ends`)
+    only for a chunk with a row it cannot take as it is.
     """
 
-    first_line: int
-    text: str
-    quoted: bool = True  # False: no quote character anywhere in the chunk
+    def __init__(
+        self,
+        first_line: int,
+        text: str | None = None,
+        quoted: bool = True,
+        *,
+        data: bytes | None = None,
+        source: CsvFile | None = None,
+    ):
+        self.first_line = first_line
+        self.quoted = quoted  # False: no quote character anywhere in the chunk
+        if text is not None:
+            self.text = text
+        if data is not None:
+            self.data = data
+        self._source = source  # names the file if its bytes do not decode
+        #: physical lines, when a reader counted them (pyarrow's rows and invalid rows)
+        self.counted_lines: int | None = None
+
+    @cached_property
+    def text(self) -> str:
+        """The records as text (decoded from :attr:`data` when the chunk was read as bytes)."""
+        try:
+            return self.data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if self._source is None:
+                raise
+            raise _decode_error(self._source.path, self._source.encoding, exc) from exc
 
     @cached_property
     def lines(self) -> list[str]:
@@ -88,7 +115,7 @@ class CsvChunk:
 
     @cached_property
     def data(self) -> bytes:
-        """The text in UTF-8."""
+        """The records in UTF-8."""
         return self.text.encode("utf-8")
 
     @cached_property
@@ -107,24 +134,48 @@ class CsvChunk:
 
     @property
     def line_count(self) -> int:
-        if "lines" in self.__dict__ or "line_ends" not in self.__dict__:
-            return len(self.lines)
-        return len(self.line_ends)
+        if "line_ends" in self.__dict__:
+            return len(self.line_ends)
+        if self.counted_lines is not None:
+            return self.counted_lines
+        return len(self.lines)
 
 
 LF, CR = 0x0A, 0x0D
 
 
+#: encodings read as bytes: UTF-8 goes to pyarrow as it is, decoded only for chunks the row path takes
+_BYTES_ENCODINGS = ("utf-8", "utf-8-sig")
+#: bytes read ahead at a time to finish a line
+_READ_AHEAD = 1 << 16
+
+
 class CsvFile:
-    """A CSV file opened for reading in whole-record chunks."""
+    """A CSV file opened for reading in whole-record chunks.
+
+    UTF-8 (a BOM stripped) is read as bytes: a chunk without a quote character is handed
+    on as its bytes, and decoded only if the row path asks for its text (pyarrow checks
+    the UTF-8 of the chunks it reads). GB18030 is decoded as it is read (Python's
+    incremental codec), so everything after the reader sees text or UTF-8.
+    """
 
     def __init__(self, path: UPath, encoding: str):
         self.path = path
         self.encoding = encoding
         self._raw: BinaryIO = path.open("rb")
-        self._text = io.TextIOWrapper(self._raw, encoding=encoding, errors="strict", newline="")
+        self._text: io.TextIOWrapper | None = None
+        self._pending = b""  # bytes read ahead (UTF-8 files), from offset _pos on
+        self._pos = 0
+        self._eof = False
         try:
-            header_line = self._text.readline()  # a header never spans lines
+            if encoding in _BYTES_ENCODINGS:
+                head = self._read_line()  # a header never spans lines
+                if encoding == "utf-8-sig" and head.startswith(codecs.BOM_UTF8):
+                    head = head[len(codecs.BOM_UTF8) :]
+                header_line = head.decode("utf-8")
+            else:
+                self._text = io.TextIOWrapper(self._raw, encoding=encoding, errors="strict", newline="")
+                header_line = self._text.readline()
         except UnicodeDecodeError as exc:
             self.close()
             raise _decode_error(path, encoding, exc) from exc
@@ -142,30 +193,103 @@ class CsvFile:
         self.header = normalise_header(rows[0] if rows else [])
         self._next_line = 2
 
+    # --- the bytes of a UTF-8 file
+    def _fill(self) -> bool:
+        """Read ahead; False at the end of the file."""
+        if self._eof:
+            return False
+        more = self._raw.read(_READ_AHEAD)
+        if not more:
+            self._eof = True
+            return False
+        self._pending = self._pending[self._pos :] + more
+        self._pos = 0
+        return True
+
+    def _read_line(self) -> bytes:
+        """The next physical line with its line break (LF, CRLF or a lone CR), as text readers split."""
+        searched = self._pos
+        while True:
+            buf, pos = self._pending, self._pos
+            lf = buf.find(b"\n", searched)
+            cr = buf.find(b"\r", searched, len(buf) if lf < 0 else lf)
+            if cr >= 0:
+                if cr + 1 == len(buf) and self._fill():  # a CR last: one more byte tells CRLF
+                    searched = cr - pos
+                    continue
+                end = cr + 2 if buf[cr + 1 : cr + 2] == b"\n" else cr + 1
+            elif lf >= 0:
+                end = lf + 1
+            elif self._fill():
+                searched = len(buf) - pos
+                continue
+            else:
+                end = len(buf)
+            self._pos = end
+            return buf[pos:end]
+
+    def _read_block(self, size: int) -> bytes:
+        """About ``size`` bytes, finished at the end of a line."""
+        avail = len(self._pending) - self._pos
+        if avail >= size:
+            block = self._pending[self._pos : self._pos + size]
+            self._pos += size
+        else:
+            block = self._pending[self._pos :]
+            self._pending, self._pos = b"", 0
+            if not self._eof:
+                block += self._raw.read(size - avail)
+        if not block:
+            return block
+        if block[-1] == LF:
+            return block
+        if block[-1] == CR:  # CRLF cut between its bytes?
+            if (self._pos < len(self._pending) or self._fill()) and self._pending[self._pos] == LF:
+                self._pos += 1
+                block += b"\n"
+            return block
+        return block + self._read_line()
+
     def chunks(self, chunk_chars: int = CHUNK_BYTES) -> Iterator[CsvChunk]:
-        """Chunks of whole records until the end of the file.
+        """Chunks of whole records until the end of the file (``chunk_chars``: bytes for UTF-8).
 
         A quote that opens a field and never closes would make the rest of the file one
         record: a run-on record is cut after :data:`RUN_ON_CHARS` characters, and the
         loader re-reads a broken multi-line record line by line.
         """
-        text = self._text
         try:
+            if self._text is None:
+                yield from self._byte_chunks(chunk_chars)
+                return
+            text = self._text
             while block := text.read(chunk_chars):
                 block += text.readline()  # finish the line the read cut
-                quotes = block.count('"')
-                odd = quotes % 2
-                run_on = 0
-                more = []
-                while odd and run_on < RUN_ON_CHARS and (line := text.readline()):  # finish the record
-                    more.append(line)
-                    run_on += len(line)
-                    odd = (odd + line.count('"')) % 2
-                chunk = CsvChunk(self._next_line, block + "".join(more) if more else block, quoted=quotes > 0)
+                chunk = self._finish_record(block, text.readline)
                 yield chunk
                 self._next_line += chunk.line_count
         except UnicodeDecodeError as exc:
             raise _decode_error(self.path, self.encoding, exc) from exc
+
+    def _byte_chunks(self, chunk_bytes: int) -> Iterator[CsvChunk]:
+        while block := self._read_block(chunk_bytes):
+            if b'"' in block:
+                chunk = self._finish_record(block.decode("utf-8"), lambda: self._read_line().decode("utf-8"))
+            else:
+                chunk = CsvChunk(self._next_line, quoted=False, data=block, source=self)
+            yield chunk
+            self._next_line += chunk.line_count
+
+    def _finish_record(self, block: str, readline: Callable[[], str]) -> CsvChunk:
+        """The chunk of ``block`` and, while a quote is open, the lines after it (see :meth:`chunks`)."""
+        quotes = block.count('"')
+        odd = quotes % 2
+        run_on = 0
+        more = []
+        while odd and run_on < RUN_ON_CHARS and (line := readline()):  # finish the record
+            more.append(line)
+            run_on += len(line)
+            odd = (odd + line.count('"')) % 2
+        return CsvChunk(self._next_line, block + "".join(more) if more else block, quoted=quotes > 0)
 
     @property
     def lines_read(self) -> int:
@@ -173,10 +297,13 @@ class CsvFile:
         return self._next_line - 1
 
     def close(self) -> None:
-        try:
-            self._text.close()
-        except Exception:
-            self._raw.close()
+        if self._text is not None:
+            try:
+                self._text.close()
+                return
+            except Exception:
+                pass
+        self._raw.close()
 
 
 def feed_csv(sink: RowSink, f: CsvFile, columnar: ColumnarLoad | None = None) -> None:
