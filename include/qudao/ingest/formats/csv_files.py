@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 #: a record whose quoted field runs on longer than this is cut and re-read line by line
 RUN_ON_CHARS = 4 * CHUNK_BYTES
+#: a chunk is about this many characters (bytes for UTF-8): pyarrow's reader and the columnar
+#: checks have fixed costs per chunk (about a hundred compute calls), a few MiB make them small
+CSV_CHUNK_CHARS = 4 * CHUNK_BYTES
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -250,7 +253,7 @@ class CsvFile:
             return block
         return block + self._read_line()
 
-    def chunks(self, chunk_chars: int = CHUNK_BYTES) -> Iterator[CsvChunk]:
+    def chunks(self, chunk_chars: int = CSV_CHUNK_CHARS) -> Iterator[CsvChunk]:
         """Chunks of whole records until the end of the file (``chunk_chars``: bytes for UTF-8).
 
         A quote that opens a field and never closes would make the rest of the file one
