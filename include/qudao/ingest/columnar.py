@@ -13,9 +13,10 @@ a reject, so every reject reason is the row path's.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import numpy as np
@@ -220,6 +221,11 @@ class ColumnarLoad:
             quoted_strings_can_be_null=False,
             check_utf8=False,  # the chunk was decoded to str and encoded again
         )
+        self._as_binary = pacsv.ConvertOptions(  # for a GB18030 chunk's bytes
+            column_types=dict.fromkeys(names, pa.binary()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
         self._check_utf8 = pacsv.ConvertOptions(  # for chunks read as bytes
             column_types=dict.fromkeys(names, pa.string()),
             strings_can_be_null=False,
@@ -253,22 +259,32 @@ class ColumnarLoad:
         """
         sink = self.sink
         self._invalid.clear()
-        as_bytes = "text" not in chunk.__dict__  # read as bytes: pyarrow checks the UTF-8
+        gb = chunk.codec != "utf-8"  # GB18030 bytes: split as bytes, the values transcoded (_utf8)
+        # UTF-8 bytes as read from the file: pyarrow checks them
+        options = self._as_binary if gb else self._check_utf8 if chunk.as_read else self._convert_options
         try:
-            table = pacsv.read_csv(
-                pa.py_buffer(chunk.data),
-                read_options=self._read_options,
-                parse_options=self._parse_options,
-                convert_options=self._check_utf8 if as_bytes else self._convert_options,
-            )
+            with _quiet_errors_of(self._other_width) if gb else contextlib.nullcontext():
+                table = pacsv.read_csv(
+                    pa.py_buffer(chunk.data),
+                    read_options=self._read_options,
+                    parse_options=self._parse_options,
+                    convert_options=options,
+                )
         except pa.ArrowInvalid:
-            if as_bytes:
+            if gb:  # pyarrow reads a line of another width as UTF-8 for its handler: here, not
+                whole = CsvChunk(chunk.first_line, chunk.text, quoted=False)
+                self.feed(whole)
+                chunk.counted_lines = whole.line_count
+                return
+            if chunk.as_read:
                 chunk.text  # noqa: B018 - bytes that are not UTF-8: refused, naming the line
             raise
         n = table.num_rows
         invalid = [k - 1 for k in self._invalid]  # 0-based lines of another width
         chunk.counted_lines = n + len(invalid)
         columns = [_one_array(table.column(j)) for j in range(self.width)]
+        if gb:
+            columns = [_utf8(c, chunk.codec) for c in columns]
         passing: list[pa.BooleanArray] = []  # for each check some row fails: the rows that pass it
         coded: list[tuple[pa.Array, pa.Array] | None] = []
         for j, mask in enumerate(self.masks):
@@ -351,7 +367,7 @@ class ColumnarLoad:
                 continue
             sink.rows_in += 1
             try:
-                raw = data[start:end].decode("utf-8")
+                raw = data[start:end].decode(chunk.codec)
             except UnicodeDecodeError:
                 chunk.text  # noqa: B018 - refused, naming the line
                 raise
@@ -422,3 +438,61 @@ def _empty_as_null(values: pa.StringArray) -> pa.StringArray:
     if values.offset or values.null_count or nonempty.offset:
         return pc.if_else(nonempty, values, None)
     return pa.Array.from_buffers(values.type, len(values), [nonempty.buffers()[1], *values.buffers()[1:]])
+
+
+def _utf8(values: pa.BinaryArray, codec: str) -> pa.StringArray:
+    """A column of a GB18030 chunk (checked by the reader) as UTF-8 strings.
+
+    An ASCII column is UTF-8 as it is; otherwise its distinct values are decoded, all in
+    one decode (:func:`_transcoded`), and spread back.
+    """
+    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
+    size = int(offsets[-1] - offsets[0])
+    if not size or np.frombuffer(values.buffers()[2], np.uint8, size, int(offsets[0])).max() < 0x80:
+        return values.view(pa.string())
+    encoded = pc.dictionary_encode(values)
+    return pc.take(_transcoded(encoded.dictionary, codec), encoded.indices)
+
+
+def _transcoded(values: pa.BinaryArray, codec: str) -> pa.StringArray:
+    """``values`` decoded from ``codec`` into UTF-8 strings, with one decode for them all.
+
+    No value holds a line break (pyarrow split the lines at them), so the values are
+    joined with LF, decoded, encoded in UTF-8 and cut at the LFs again: numpy, no Python
+    string per value.
+    """
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], np.int32, n + 1, values.offset * 4)
+    first = int(offsets[0])
+    body = values.buffers()[2]
+    raw = np.frombuffer(body, np.uint8, int(offsets[-1]) - first, first) if body else np.empty(0, np.uint8)
+    joined = np.insert(raw, offsets[1:] - first, LF)  # an LF after each value
+    utf8 = np.frombuffer(joined.tobytes().decode(codec).encode("utf-8"), np.uint8)
+    ends = np.flatnonzero(utf8 == LF)
+    new_offsets = np.empty(n + 1, np.int32)
+    new_offsets[0] = 0
+    new_offsets[1:] = ends - np.arange(n)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(new_offsets), pa.py_buffer(np.delete(utf8, ends))]
+    )
+
+
+@contextlib.contextmanager
+def _quiet_errors_of(handler: Callable[..., object]) -> Iterator[None]:
+    """Keep ``handler``'s exceptions that pyarrow reports as unraisable off stderr meanwhile.
+
+    pyarrow decodes an invalid row's text as UTF-8 before it calls the handler; for a
+    GB18030 line with non-ASCII bytes that fails, is reported as unraisable, and the
+    read fails (ArrowInvalid), which :meth:`ColumnarLoad.feed` handles.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if unraisable.object != handler:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous

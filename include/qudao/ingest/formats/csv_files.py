@@ -71,6 +71,28 @@ def _line_of_bad_bytes(path: UPath, encoding: str) -> int | None:
     return None
 
 
+def _gb18030_check(block: bytes) -> None:
+    """Raise the decoder's :class:`UnicodeDecodeError` if ``block`` (whole lines) is not GB18030.
+
+    A GB18030 character is one to four bytes and only its first is 0x81-0xFE; an ASCII
+    byte more than three bytes after the last non-ASCII one is a character of its own,
+    so the decoder is at a character boundary there and leaves it there. Such bytes are
+    left out (most of a CSV line's) and the rest is decoded: it decodes exactly when the
+    whole does. On a failure the whole block is decoded for the decoder's own error.
+    """
+    import numpy as np
+
+    a = np.frombuffer(block, np.uint8)
+    keep = a >= 0x80
+    near = keep.copy()
+    for k in (1, 2, 3):
+        near[k:] |= keep[:-k]
+    try:
+        a[near].tobytes().decode("gb18030")
+    except UnicodeDecodeError:
+        block.decode("gb18030")  # the decoder's own error, where it is in the block
+
+
 # ----------------------------------------------------------------------------- CSV
 class CsvChunk:
     """Whole CSV records: ``lines[0]`` is physical line ``first_line`` of the file.
@@ -90,9 +112,15 @@ class CsvChunk:
         *,
         data: bytes | None = None,
         source: CsvFile | None = None,
+        codec: str = "utf-8",
     ):
         self.first_line = first_line
         self.quoted = quoted  # False: no quote character anywhere in the chunk
+        #: the encoding of :attr:`data`: 'utf-8', or 'gb18030' for a GB18030 file's chunk read as bytes
+        #: (whose sequences the reader checked)
+        self.codec = codec
+        #: :attr:`data` is the file's bytes as read (not the text encoded again)
+        self.as_read = data is not None
         if text is not None:
             self.text = text
         if data is not None:
@@ -105,7 +133,7 @@ class CsvChunk:
     def text(self) -> str:
         """The records as text (decoded from :attr:`data` when the chunk was read as bytes)."""
         try:
-            return self.data.decode("utf-8")
+            return self.data.decode(self.codec)
         except UnicodeDecodeError as exc:
             if self._source is None:
                 raise
@@ -118,7 +146,7 @@ class CsvChunk:
 
     @cached_property
     def data(self) -> bytes:
-        """The records in UTF-8."""
+        """The records' bytes in :attr:`codec` (the text in UTF-8 when the chunk was read as text)."""
         return self.text.encode("utf-8")
 
     @cached_property
@@ -147,8 +175,6 @@ class CsvChunk:
 LF, CR = 0x0A, 0x0D
 
 
-#: encodings read as bytes: UTF-8 goes to pyarrow as it is, decoded only for chunks the row path takes
-_BYTES_ENCODINGS = ("utf-8", "utf-8-sig")
 #: bytes read ahead at a time to finish a line
 _READ_AHEAD = 1 << 16
 
@@ -156,29 +182,27 @@ _READ_AHEAD = 1 << 16
 class CsvFile:
     """A CSV file opened for reading in whole-record chunks.
 
-    UTF-8 (a BOM stripped) is read as bytes: a chunk without a quote character is handed
-    on as its bytes, and decoded only if the row path asks for its text (pyarrow checks
-    the UTF-8 of the chunks it reads). GB18030 is decoded as it is read (Python's
-    incremental codec), so everything after the reader sees text or UTF-8.
+    The file is read as bytes. A chunk without a quote character is handed on as its
+    bytes and decoded only if the row path asks for its text: pyarrow checks the UTF-8
+    of the chunks it reads; a GB18030 chunk's sequences are checked here, as it is read,
+    on the bytes that can hold one (:func:`_gb18030_check`). A chunk with a quote is
+    decoded (the row path reads it). A BOM before the header is stripped.
     """
 
     def __init__(self, path: UPath, encoding: str):
         self.path = path
         self.encoding = encoding
+        #: the codec of the bytes after the header
+        self.codec = "utf-8" if encoding.startswith("utf-8") else encoding
         self._raw: BinaryIO = path.open("rb")
-        self._text: io.TextIOWrapper | None = None
-        self._pending = b""  # bytes read ahead (UTF-8 files), from offset _pos on
+        self._pending = b""  # bytes read ahead, from offset _pos on
         self._pos = 0
         self._eof = False
         try:
-            if encoding in _BYTES_ENCODINGS:
-                head = self._read_line()  # a header never spans lines
-                if encoding == "utf-8-sig" and head.startswith(codecs.BOM_UTF8):
-                    head = head[len(codecs.BOM_UTF8) :]
-                header_line = head.decode("utf-8")
-            else:
-                self._text = io.TextIOWrapper(self._raw, encoding=encoding, errors="strict", newline="")
-                header_line = self._text.readline()
+            head = self._read_line()  # a header never spans lines
+            if encoding == "utf-8-sig" and head.startswith(codecs.BOM_UTF8):
+                head = head[len(codecs.BOM_UTF8) :]
+            header_line = head.decode(self.codec)
         except UnicodeDecodeError as exc:
             self.close()
             raise _decode_error(path, encoding, exc) from exc
@@ -196,7 +220,7 @@ class CsvFile:
         self.header = normalise_header(rows[0] if rows else [])
         self._next_line = 2
 
-    # --- the bytes of a UTF-8 file
+    # --- reading bytes
     def _fill(self) -> bool:
         """Read ahead; False at the end of the file."""
         if self._eof:
@@ -254,33 +278,26 @@ class CsvFile:
         return block + self._read_line()
 
     def chunks(self, chunk_chars: int = CSV_CHUNK_CHARS) -> Iterator[CsvChunk]:
-        """Chunks of whole records until the end of the file (``chunk_chars``: bytes for UTF-8).
+        """Chunks of whole records until the end of the file (``chunk_chars``: about that many bytes).
 
         A quote that opens a field and never closes would make the rest of the file one
         record: a run-on record is cut after :data:`RUN_ON_CHARS` characters, and the
         loader re-reads a broken multi-line record line by line.
         """
+        codec = self.codec
         try:
-            if self._text is None:
-                yield from self._byte_chunks(chunk_chars)
-                return
-            text = self._text
-            while block := text.read(chunk_chars):
-                block += text.readline()  # finish the line the read cut
-                chunk = self._finish_record(block, text.readline)
+            while block := self._read_block(chunk_chars):
+                if b'"' in block:
+                    chunk = self._finish_record(block.decode(codec), lambda: self._read_line().decode(codec))
+                elif codec == "utf-8" or block.isascii():  # ASCII is UTF-8 too
+                    chunk = CsvChunk(self._next_line, quoted=False, data=block, source=self)
+                else:
+                    _gb18030_check(block)
+                    chunk = CsvChunk(self._next_line, quoted=False, data=block, source=self, codec=codec)
                 yield chunk
                 self._next_line += chunk.line_count
         except UnicodeDecodeError as exc:
             raise _decode_error(self.path, self.encoding, exc) from exc
-
-    def _byte_chunks(self, chunk_bytes: int) -> Iterator[CsvChunk]:
-        while block := self._read_block(chunk_bytes):
-            if b'"' in block:
-                chunk = self._finish_record(block.decode("utf-8"), lambda: self._read_line().decode("utf-8"))
-            else:
-                chunk = CsvChunk(self._next_line, quoted=False, data=block, source=self)
-            yield chunk
-            self._next_line += chunk.line_count
 
     def _finish_record(self, block: str, readline: Callable[[], str]) -> CsvChunk:
         """The chunk of ``block`` and, while a quote is open, the lines after it (see :meth:`chunks`)."""
@@ -300,12 +317,6 @@ class CsvFile:
         return self._next_line - 1
 
     def close(self) -> None:
-        if self._text is not None:
-            try:
-                self._text.close()
-                return
-            except Exception:
-                pass
         self._raw.close()
 
 
