@@ -161,3 +161,38 @@ def test_raw_key_indexes_of_an_earlier_release_are_dropped_and_the_rows_kept(emp
         assert _raw_indexes(conn) == brin_only
         assert conn.execute(rows).fetchall() == before
         assert ensure_warehouse(conn) == []
+
+
+def test_raw_brin_indexes_of_an_earlier_release_become_one_summarised_by_autovacuum(empty_url):
+    """Migration 0008 (issue 12): raw's BRIN indexes on _load_id and on _business_date become one on both."""
+    with psycopg.connect(empty_url, autocommit=True) as conn:
+        ensure_warehouse(conn)
+        current = _raw_indexes(conn)
+        assert current == sorted((f"{e.raw_table}_load_date", "brin") for e in ENTITIES)
+        # the warehouse as the release before 0008 left it: two one-column BRIN indexes per raw table
+        conn.execute("delete from ops.schema_migrations where version = 8")
+        for e in ENTITIES:
+            conn.execute(f"drop index raw.{e.raw_table}_load_date")
+            conn.execute(f"create index {e.raw_table}_load on raw.{e.raw_table} using brin (_load_id)")
+            conn.execute(f"create index {e.raw_table}_date on raw.{e.raw_table} using brin (_business_date)")
+        conn.execute(
+            "insert into raw.dealer_sales__orders (order_id, order_line, quantity, _business_date,"
+            " _line_number, _load_id) values ('O1', 1, 5, '2026-11-02', 2, 1),"
+            " ('O2', 1, 3, '2026-11-03', 2, 2)"
+        )
+        rows = "select to_jsonb(o)::text from raw.dealer_sales__orders o order by 1"
+        before = conn.execute(rows).fetchall()
+        assert len(_raw_indexes(conn)) == 2 * len(ENTITIES)
+
+        applied = ensure_warehouse(conn)
+
+        assert [(m.version, m.name) for m in applied] == [(8, "raw_one_brin_autosummarized")]
+        assert _raw_indexes(conn) == current
+        definition = conn.execute(
+            "select pg_get_indexdef('raw.dealer_sales__orders_load_date'::regclass)"
+        ).fetchone()[0]
+        assert definition.endswith(
+            "USING brin (_load_id, _business_date) WITH (pages_per_range='512', autosummarize='on')"
+        ), definition
+        assert conn.execute(rows).fetchall() == before
+        assert ensure_warehouse(conn) == []

@@ -13,9 +13,10 @@ a reject, so every reject reason is the row path's.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import numpy as np
@@ -200,6 +201,9 @@ class ColumnarLoad:
             not (r and c.type == "text") for c, r in zip(plan.columns, required, strict=True)
         ]
         self._invalid: list[int] = []  # physical lines (1-based in the chunk) of another width
+        #: some column's check refuses '' (a key, a required column), so a blank line fails a check
+        empty = pa.array([""], pa.string())
+        self._empty_fails = any(not pc.fill_null(m(empty), False)[0].as_py() for m in self.masks)
         names = [f"c{j}" for j in range(self.width)]
         self._read_options = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 30)
         self._parse_options = pacsv.ParseOptions(
@@ -217,6 +221,17 @@ class ColumnarLoad:
             quoted_strings_can_be_null=False,
             check_utf8=False,  # the chunk was decoded to str and encoded again
         )
+        self._as_binary = pacsv.ConvertOptions(  # for a GB18030 chunk's bytes
+            column_types=dict.fromkeys(names, pa.binary()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+        self._check_utf8 = pacsv.ConvertOptions(  # for chunks read as bytes
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            check_utf8=True,
+        )
         copy.write(self._encoder.write_header())
 
     def _other_width(self, row: pacsv.InvalidRow) -> str:
@@ -225,87 +240,137 @@ class ColumnarLoad:
         return "skip"
 
     def _known(self, k: int, known: set[str]) -> pa.Array:
-        """The keys of foreign-key check ``k`` as an Arrow array (rebuilt when the set grew)."""
+        """The keys of foreign-key check ``k`` and '' as an Arrow array (rebuilt when the set grew)."""
         cached = self._known_sets.get(k)
         if cached is None or cached[0] != len(known):
-            cached = (len(known), pa.array([v for v in known if isinstance(v, str)], pa.string()))
+            keys = [v for v in known if isinstance(v, str)]
+            cached = (len(known), pa.array([*keys, ""], pa.string()))  # '' is null: no key to check
             self._known_sets[k] = cached
         return cached[1]
 
     def feed(self, chunk: CsvChunk) -> None:
-        """Check and send one chunk of quote-free lines."""
+        """Check and send one chunk of quote-free lines.
+
+        pyarrow's reader splits lines as a text reader does (LF, CRLF, a lone CR) and keeps
+        a blank line as a row of empty values, so table row i is the chunk's physical line i
+        unless it left out lines of another width (:meth:`_other_width` notes them). The
+        chunk's line breaks are looked for in its bytes (:attr:`CsvChunk.line_ends`) only
+        when some line takes the row path: for its raw text, and to tell a blank line.
+        """
         sink = self.sink
-        base = chunk.first_line
-        data = chunk.data
-        ends = chunk.line_ends
-        n_lines = len(ends)
-        starts = np.empty_like(ends)
-        starts[:1] = 0
-        starts[1:] = ends[:-1] + 1
-        last = np.frombuffer(data, np.uint8)[ends]
-        breaks = (last == LF) | (last == CR)  # the last line may have no line break
-        breaks = breaks.astype(np.int64)
-        crlf = np.flatnonzero((last == LF) & (ends > starts))
-        breaks[crlf] += np.frombuffer(data, np.uint8)[ends[crlf] - 1] == CR
-        lengths = ends - starts + 1 - breaks  # of each line without its line break
         self._invalid.clear()
-        table = pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=self._read_options,
-            parse_options=self._parse_options,
-            convert_options=self._convert_options,
-        )
-        # table row i is physical line base + where[i]: lines of another width are left out
-        # (reported to _invalid), a blank line is a row of empty values
-        if self._invalid:
-            where = np.delete(np.arange(n_lines), [k - 1 for k in self._invalid])
-        else:
-            where = np.arange(n_lines)
-        blank_at = np.flatnonzero(lengths == 0).tolist()
-        sink.blank_lines += len(blank_at)
+        gb = chunk.codec != "utf-8"  # GB18030 bytes: split as bytes, the values transcoded (_utf8)
+        # UTF-8 bytes as read from the file: pyarrow checks them
+        options = self._as_binary if gb else self._check_utf8 if chunk.as_read else self._convert_options
+        try:
+            with _quiet_errors_of(self._other_width) if gb else contextlib.nullcontext():
+                table = pacsv.read_csv(
+                    pa.py_buffer(chunk.data),
+                    read_options=self._read_options,
+                    parse_options=self._parse_options,
+                    convert_options=options,
+                )
+        except pa.ArrowInvalid:
+            if gb:  # pyarrow reads a line of another width as UTF-8 for its handler: here, not
+                whole = CsvChunk(chunk.first_line, chunk.text, quoted=False)
+                self.feed(whole)
+                chunk.counted_lines = whole.line_count
+                return
+            if chunk.as_read:
+                chunk.text  # noqa: B018 - bytes that are not UTF-8: refused, naming the line
+            raise
         n = table.num_rows
-        good = pa.array(np.isin(where, blank_at, invert=True) if blank_at else np.ones(n, np.bool_))
-        columns: list[pa.Array] = []
+        invalid = [k - 1 for k in self._invalid]  # 0-based lines of another width
+        chunk.counted_lines = n + len(invalid)
+        columns = [_one_array(table.column(j)) for j in range(self.width)]
+        if gb:
+            columns = [_utf8(c, chunk.codec) for c in columns]
+        passing: list[pa.BooleanArray] = []  # for each check some row fails: the rows that pass it
         coded: list[tuple[pa.Array, pa.Array] | None] = []
         for j, mask in enumerate(self.masks):
-            values = table.column(j).combine_chunks() if n else pa.array([], pa.string())
-            columns.append(values)
-            if self._by_dictionary[j] and n:
+            values = columns[j]
+            if not n:
+                coded.append(None)
+            elif self._by_dictionary[j]:
                 encoded = pc.dictionary_encode(values)
                 uniques, indices = encoded.dictionary, encoded.indices
                 if len(uniques) * DICTIONARY_SHARE > n:
                     self._by_dictionary[j] = False  # mostly distinct values: evaluate them directly
-                ok = pc.fill_null(mask(uniques), False)
-                coded.append((pc.if_else(ok, uniques, None), indices))
-                good = pc.and_(good, pc.take(ok, indices))
+                ok = _unless_all(mask(uniques))
+                if ok is None:
+                    coded.append((uniques, indices))
+                else:
+                    coded.append((pc.if_else(ok, uniques, None), indices))
+                    passing.append(pc.take(ok, indices))
             else:
                 coded.append(None)
-                good = pc.and_(good, pc.fill_null(mask(values), False))
+                ok = _unless_all(mask(values))
+                if ok is not None:
+                    passing.append(ok)
+        if n and not self._empty_fails:  # no check refuses '': keep a blank line off this path
+            nonblank = pc.greater(pc.binary_length(columns[0]), 0)
+            for c in columns[1:]:
+                nonblank = pc.or_(nonblank, pc.greater(pc.binary_length(c), 0))
+            if (ok := _unless_all(nonblank)) is not None:
+                passing.append(ok)
         fks = sink.fks
-        for k, (idx, known, cond_idx, cond_val, _reason) in enumerate(fks.checks):
-            values = columns[idx]
-            fails = pc.and_(
-                pc.greater(pc.binary_length(values), 0),
-                pc.invert(pc.is_in(values, value_set=self._known(k, known))),
-            )
+        for k, (idx, known, cond_idx, cond_val, _reason) in enumerate(fks.checks if n else ()):
+            ok = pc.is_in(columns[idx], value_set=self._known(k, known))  # '' (null) is in the set
             if cond_idx is not None:
-                fails = pc.and_(fails, pc.equal(columns[cond_idx], cond_val))
-            good = pc.and_(good, pc.invert(fails))
-        good = pc.fill_null(good, False)
-        n_good = pc.sum(good).as_py() or 0
+                ok = pc.or_(ok, pc.not_equal(columns[cond_idx], cond_val))
+            if (ok := _unless_all(ok)) is not None:
+                passing.append(ok)
+        good: pa.BooleanArray | None = None  # None: every row
+        if passing:
+            good = passing[0]
+            for m in passing[1:]:
+                good = pc.and_(good, m)
+        n_good = n if good is None else pc.sum(good).as_py() or 0
+        where = None if not invalid else np.delete(np.arange(chunk.counted_lines), invalid)
         if n_good:
-            self._send(columns, coded, good, where, base, n_good)
+            self._send(columns, coded, good, where, chunk.first_line, n_good)
             if fks.self_known is not None:
-                keys = columns[fks.self_key] if n_good == n else pc.filter(columns[fks.self_key], good)  # type: ignore[index]
+                keys = columns[fks.self_key]  # type: ignore[index]
+                keys = keys if good is None else keys.filter(good)
                 fks.self_known.update(k for k in keys.to_pylist() if k)
-        failed = where[np.flatnonzero(~good.to_numpy(zero_copy_only=False))].tolist()
-        rest = sorted([*failed, *(k - 1 for k in self._invalid)])
-        blank = set(blank_at)
-        rest = [k for k in rest if k not in blank]
-        sink.rows_in += n_good + len(rest)
+        if n_good == n and not invalid:
+            sink.rows_in += n
+            return
+        rest = np.empty(0, np.int64) if good is None else np.flatnonzero(~good.to_numpy(zero_copy_only=False))
+        if where is not None:
+            rest = np.sort(np.concatenate([where[rest], np.asarray(invalid, np.int64)]))
+        sink.rows_in += n_good
+        self._row_path(chunk, rest.tolist())
+
+    def _row_path(self, chunk: CsvChunk, rest: list[int]) -> None:
+        """Lines ``rest`` of the chunk (0-based) take the row path; a blank one is counted as such."""
+        sink = self.sink
+        base = chunk.first_line
+        data = chunk.data
+        ends = chunk.line_ends
+        if len(ends) != chunk.counted_lines:  # pyarrow's lines are the bytes' lines
+            raise AssertionError(
+                f"{sink.plan.entity.qualified}, line {base} on: pyarrow read {chunk.counted_lines} lines, "
+                f"the bytes hold {len(ends)}"
+            )
         width = self.width
         for k in rest:
-            raw = data[starts[k] : starts[k] + lengths[k]].decode("utf-8")
+            start = int(ends[k - 1]) + 1 if k else 0
+            end = int(ends[k]) + 1
+            last = data[end - 1]
+            if last == LF:
+                end -= 2 if end - 1 > start and data[end - 2] == CR else 1
+            elif last == CR:
+                end -= 1
+            if end == start:
+                sink.blank_lines += 1
+                continue
+            sink.rows_in += 1
+            try:
+                raw = data[start:end].decode(chunk.codec)
+            except UnicodeDecodeError:
+                chunk.text  # noqa: B018 - refused, naming the line
+                raise
             row = raw.split(",")
             if len(row) != width:
                 sink.reject(base + k, raw, f"expected {width} fields, got {len(row)}")
@@ -317,26 +382,29 @@ class ColumnarLoad:
         self,
         columns: list[pa.Array],
         coded: list[tuple[pa.Array, pa.Array] | None],
-        good: pa.BooleanArray,
-        where: np.ndarray,
+        good: pa.BooleanArray | None,
+        where: np.ndarray | None,
         base: int,
         n: int,
     ) -> None:
-        every = n == len(good)
         arrays = []
         for j, cast in enumerate(self.casts):
             pair = coded[j]
             if pair is not None:  # cast each distinct valid value once, then spread it
                 uniques, indices = pair
                 uniques = cast(pc.if_else(pc.equal(pc.binary_length(uniques), 0), None, uniques))
-                arrays.append(pc.take(uniques, indices if every else pc.filter(indices, good)))
+                arrays.append(pc.take(uniques, indices if good is None else indices.filter(good)))
                 continue
-            kept = columns[j] if every else pc.filter(columns[j], good)
+            kept = columns[j] if good is None else columns[j].filter(good)
             if self._may_be_empty[j]:
-                kept = pc.if_else(pc.equal(pc.binary_length(kept), 0), None, kept)  # '' is null
+                kept = _empty_as_null(kept)
             arrays.append(cast(kept))
-        rows = where if every else where[good.to_numpy(zero_copy_only=False)]
-        arrays.append(pa.array((rows + base).astype(np.int32)))
+        if good is None:
+            rows = np.arange(len(columns[0]), dtype=np.int32) if where is None else where
+        else:
+            kept_rows = np.flatnonzero(good.to_numpy(zero_copy_only=False))
+            rows = kept_rows if where is None else where[kept_rows]
+        arrays.append(pa.array((rows + base).astype(np.int32, copy=False)))
         arrays.append(pa.repeat(self._date, n))
         arrays.append(pa.repeat(self._load, n))
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
@@ -347,3 +415,84 @@ class ColumnarLoad:
     def close(self) -> None:
         """End the binary stream (its trailer)."""
         self.copy.write(self._encoder.finish())
+
+
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+
+
+def _unless_all(ok: pa.BooleanArray) -> pa.BooleanArray | None:
+    """``ok`` with null as False, or None when every value is True."""
+    if ok.null_count:
+        ok = pc.fill_null(ok, False)
+    return None if ok.false_count == 0 else ok
+
+
+def _empty_as_null(values: pa.StringArray) -> pa.StringArray:
+    """'' as null (COPY's NULL ''), without copying the strings."""
+    nonempty = pc.greater(pc.binary_length(values), 0)
+    if nonempty.false_count == 0:
+        return values
+    if values.offset or values.null_count or nonempty.offset:
+        return pc.if_else(nonempty, values, None)
+    return pa.Array.from_buffers(values.type, len(values), [nonempty.buffers()[1], *values.buffers()[1:]])
+
+
+def _utf8(values: pa.BinaryArray, codec: str) -> pa.StringArray:
+    """A column of a GB18030 chunk (checked by the reader) as UTF-8 strings.
+
+    An ASCII column is UTF-8 as it is; otherwise its distinct values are decoded, all in
+    one decode (:func:`_transcoded`), and spread back.
+    """
+    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
+    size = int(offsets[-1] - offsets[0])
+    if not size or np.frombuffer(values.buffers()[2], np.uint8, size, int(offsets[0])).max() < 0x80:
+        return values.view(pa.string())
+    encoded = pc.dictionary_encode(values)
+    return pc.take(_transcoded(encoded.dictionary, codec), encoded.indices)
+
+
+def _transcoded(values: pa.BinaryArray, codec: str) -> pa.StringArray:
+    """``values`` decoded from ``codec`` into UTF-8 strings, with one decode for them all.
+
+    No value holds a line break (pyarrow split the lines at them), so the values are
+    joined with LF, decoded, encoded in UTF-8 and cut at the LFs again: numpy, no Python
+    string per value.
+    """
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], np.int32, n + 1, values.offset * 4)
+    first = int(offsets[0])
+    body = values.buffers()[2]
+    raw = np.frombuffer(body, np.uint8, int(offsets[-1]) - first, first) if body else np.empty(0, np.uint8)
+    joined = np.insert(raw, offsets[1:] - first, LF)  # an LF after each value
+    utf8 = np.frombuffer(joined.tobytes().decode(codec).encode("utf-8"), np.uint8)
+    ends = np.flatnonzero(utf8 == LF)
+    new_offsets = np.empty(n + 1, np.int32)
+    new_offsets[0] = 0
+    new_offsets[1:] = ends - np.arange(n)
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(new_offsets), pa.py_buffer(np.delete(utf8, ends))]
+    )
+
+
+@contextlib.contextmanager
+def _quiet_errors_of(handler: Callable[..., object]) -> Iterator[None]:
+    """Keep ``handler``'s exceptions that pyarrow reports as unraisable off stderr meanwhile.
+
+    pyarrow decodes an invalid row's text as UTF-8 before it calls the handler; for a
+    GB18030 line with non-ASCII bytes that fails, is reported as unraisable, and the
+    read fails (ArrowInvalid), which :meth:`ColumnarLoad.feed` handles.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if unraisable.object != handler:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import queue
 import re
+import threading
 from dataclasses import dataclass
 
 from upath import UPath
@@ -17,6 +19,8 @@ from upath import UPath
 from qudao.ingest.errors import FileRefused
 
 CHUNK_BYTES = 1 << 20
+LF, CR = 0x0A, 0x0D
+_CRLF_WORD = CR | LF << 8  # b'\r\n' as a little-endian uint16
 _BOM = codecs.BOM_UTF8
 
 
@@ -71,12 +75,19 @@ class _LineCounter:
     def feed(self, chunk: bytes) -> None:
         if not chunk:
             return
-        lf = chunk.count(b"\n")
+        import numpy as np  # counts bytes several times faster than bytes.count
+
+        a = np.frombuffer(chunk, np.uint8)
+        lf = int(np.count_nonzero(a == LF))
+        joined = self._last == b"\r" and chunk[:1] == b"\n"  # a CRLF across two chunks
         if b"\r" in chunk:
-            crlf = chunk.count(b"\r\n") + (self._last == b"\r" and chunk[:1] == b"\n")
-            self.breaks += lf + chunk.count(b"\r") - crlf
+            # CRLF pairs at even and at odd offsets, read as little-endian 16-bit words
+            even = np.frombuffer(chunk, "<u2", len(chunk) // 2)
+            odd = np.frombuffer(chunk, "<u2", (len(chunk) - 1) // 2, offset=1)
+            crlf = int(np.count_nonzero(even == _CRLF_WORD)) + int(np.count_nonzero(odd == _CRLF_WORD))
+            self.breaks += lf + int(np.count_nonzero(a == CR)) - crlf - joined
         else:
-            self.breaks += lf - (self._last == b"\r" and chunk[:1] == b"\n")
+            self.breaks += lf - joined
         self._last = chunk[-1:]
 
     def lines(self, size: int) -> int:
@@ -143,6 +154,38 @@ class _Gb18030Plausibility:
         )
 
 
+class _Digest:
+    """sha256 of the chunks given to :meth:`update`, computed in a thread meanwhile.
+
+    hashlib releases the GIL on large buffers, so the hash of one chunk runs while
+    the prescan counts lines and checks the encoding of the next.
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="qudao-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            self._sha.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._chunks.put(chunk)
+
+    def __enter__(self) -> _Digest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._chunks.put(None)
+        self._thread.join()
+
+    def hexdigest(self) -> str:
+        """The digest (after the ``with`` block: every chunk hashed)."""
+        return self._sha.hexdigest()
+
+
 def prescan(path: UPath, text: bool) -> Prescan:
     """Hash the file and, for text files, find which of the accepted encodings it is in.
 
@@ -151,7 +194,7 @@ def prescan(path: UPath, text: bool) -> Prescan:
     GB18030 sequence anywhere is named, with its line, by the reader's decode. NUL bytes
     mean a binary file. Lines are counted on the bytes.
     """
-    digest = hashlib.sha256()
+    digest = _Digest()
     size = 0
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     utf8 = True
@@ -160,7 +203,7 @@ def prescan(path: UPath, text: bool) -> Prescan:
     lines = _LineCounter()
     gb: _Gb18030Plausibility | None = None
     sample = b""  # bytes from the first non-ASCII one on, to name the encoding they look like
-    with path.open("rb") as f:
+    with digest, path.open("rb") as f:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
             if not first:
@@ -168,7 +211,7 @@ def prescan(path: UPath, text: bool) -> Prescan:
             if text:
                 has_nul = has_nul or b"\x00" in chunk
                 lines.feed(chunk)
-                if utf8:
+                if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):  # ASCII is UTF-8
                     try:
                         decoder.decode(chunk)
                     except UnicodeDecodeError:

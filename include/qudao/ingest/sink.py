@@ -20,8 +20,9 @@ from qudao.ingest.validate import RowError, RowPlan, copy_escape, storable
 
 #: rows buffered before a write to the COPY stream
 BATCH_ROWS = 4096
-#: blocks (128 KiB at most each) queued for the COPY sender thread
-COPY_QUEUE_BLOCKS = 16
+#: blocks (128 KiB at most each) queued for the COPY sender thread: 8 MiB, more than one
+#: chunk's binary COPY data (4 MiB of CSV), so the server works on one chunk while the next is read
+COPY_QUEUE_BLOCKS = 64
 
 
 class CopySender(QueuedLibpqWriter):

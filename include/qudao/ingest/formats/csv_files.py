@@ -8,11 +8,11 @@ inside another.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 #: a record whose quoted field runs on longer than this is cut and re-read line by line
 RUN_ON_CHARS = 4 * CHUNK_BYTES
+#: a chunk is about this many characters (bytes for UTF-8): pyarrow's reader and the columnar
+#: checks have fixed costs per chunk (about a hundred compute calls), a few MiB make them small
+CSV_CHUNK_CHARS = 4 * CHUNK_BYTES
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -68,18 +71,73 @@ def _line_of_bad_bytes(path: UPath, encoding: str) -> int | None:
     return None
 
 
+def _gb18030_check(block: bytes) -> None:
+    """Raise the decoder's :class:`UnicodeDecodeError` if ``block`` (whole lines) is not GB18030.
+
+    A GB18030 character is one to four bytes and only its first is 0x81-0xFE; an ASCII
+    byte more than three bytes after the last non-ASCII one is a character of its own,
+    so the decoder is at a character boundary there and leaves it there. Such bytes are
+    left out (most of a CSV line's) and the rest is decoded: it decodes exactly when the
+    whole does. On a failure the whole block is decoded for the decoder's own error.
+    """
+    import numpy as np
+
+    a = np.frombuffer(block, np.uint8)
+    keep = a >= 0x80
+    near = keep.copy()
+    for k in (1, 2, 3):
+        near[k:] |= keep[:-k]
+    try:
+        a[near].tobytes().decode("gb18030")
+    except UnicodeDecodeError:
+        block.decode("gb18030")  # the decoder's own error, where it is in the block
+
+
 # ----------------------------------------------------------------------------- CSV
-@dataclass
 class CsvChunk:
     """Whole CSV records: ``lines[0]`` is physical line ``first_line`` of the file.
 
-    The text is split into lines only when asked: the columnar path finds the line
-    breaks in the UTF-8 bytes (:attr:`line_ends`) and needs no Python string per line.
+    A chunk holds its records as text (``str``) or as UTF-8 bytes (``data``), whichever
+    it was read as, and makes the other only when asked: a UTF-8 file's quote-free
+    chunks stay bytes from the file to pyarrow. The text is split into lines only when
+    asked, and the columnar path finds line breaks in the bytes (:attr:`line_ends`)
+    only for a chunk with a row it cannot take as it is.
     """
 
-    first_line: int
-    text: str
-    quoted: bool = True  # False: no quote character anywhere in the chunk
+    def __init__(
+        self,
+        first_line: int,
+        text: str | None = None,
+        quoted: bool = True,
+        *,
+        data: bytes | None = None,
+        source: CsvFile | None = None,
+        codec: str = "utf-8",
+    ):
+        self.first_line = first_line
+        self.quoted = quoted  # False: no quote character anywhere in the chunk
+        #: the encoding of :attr:`data`: 'utf-8', or 'gb18030' for a GB18030 file's chunk read as bytes
+        #: (whose sequences the reader checked)
+        self.codec = codec
+        #: :attr:`data` is the file's bytes as read (not the text encoded again)
+        self.as_read = data is not None
+        if text is not None:
+            self.text = text
+        if data is not None:
+            self.data = data
+        self._source = source  # names the file if its bytes do not decode
+        #: physical lines, when a reader counted them (pyarrow's rows and invalid rows)
+        self.counted_lines: int | None = None
+
+    @cached_property
+    def text(self) -> str:
+        """The records as text (decoded from :attr:`data` when the chunk was read as bytes)."""
+        try:
+            return self.data.decode(self.codec)
+        except UnicodeDecodeError as exc:
+            if self._source is None:
+                raise
+            raise _decode_error(self._source.path, self._source.encoding, exc) from exc
 
     @cached_property
     def lines(self) -> list[str]:
@@ -88,7 +146,7 @@ class CsvChunk:
 
     @cached_property
     def data(self) -> bytes:
-        """The text in UTF-8."""
+        """The records' bytes in :attr:`codec` (the text in UTF-8 when the chunk was read as text)."""
         return self.text.encode("utf-8")
 
     @cached_property
@@ -107,24 +165,44 @@ class CsvChunk:
 
     @property
     def line_count(self) -> int:
-        if "lines" in self.__dict__ or "line_ends" not in self.__dict__:
-            return len(self.lines)
-        return len(self.line_ends)
+        if "line_ends" in self.__dict__:
+            return len(self.line_ends)
+        if self.counted_lines is not None:
+            return self.counted_lines
+        return len(self.lines)
 
 
 LF, CR = 0x0A, 0x0D
 
 
+#: bytes read ahead at a time to finish a line
+_READ_AHEAD = 1 << 16
+
+
 class CsvFile:
-    """A CSV file opened for reading in whole-record chunks."""
+    """A CSV file opened for reading in whole-record chunks.
+
+    The file is read as bytes. A chunk without a quote character is handed on as its
+    bytes and decoded only if the row path asks for its text: pyarrow checks the UTF-8
+    of the chunks it reads; a GB18030 chunk's sequences are checked here, as it is read,
+    on the bytes that can hold one (:func:`_gb18030_check`). A chunk with a quote is
+    decoded (the row path reads it). A BOM before the header is stripped.
+    """
 
     def __init__(self, path: UPath, encoding: str):
         self.path = path
         self.encoding = encoding
+        #: the codec of the bytes after the header
+        self.codec = "utf-8" if encoding.startswith("utf-8") else encoding
         self._raw: BinaryIO = path.open("rb")
-        self._text = io.TextIOWrapper(self._raw, encoding=encoding, errors="strict", newline="")
+        self._pending = b""  # bytes read ahead, from offset _pos on
+        self._pos = 0
+        self._eof = False
         try:
-            header_line = self._text.readline()  # a header never spans lines
+            head = self._read_line()  # a header never spans lines
+            if encoding == "utf-8-sig" and head.startswith(codecs.BOM_UTF8):
+                head = head[len(codecs.BOM_UTF8) :]
+            header_line = head.decode(self.codec)
         except UnicodeDecodeError as exc:
             self.close()
             raise _decode_error(path, encoding, exc) from exc
@@ -142,30 +220,96 @@ class CsvFile:
         self.header = normalise_header(rows[0] if rows else [])
         self._next_line = 2
 
-    def chunks(self, chunk_chars: int = CHUNK_BYTES) -> Iterator[CsvChunk]:
-        """Chunks of whole records until the end of the file.
+    # --- reading bytes
+    def _fill(self) -> bool:
+        """Read ahead; False at the end of the file."""
+        if self._eof:
+            return False
+        more = self._raw.read(_READ_AHEAD)
+        if not more:
+            self._eof = True
+            return False
+        self._pending = self._pending[self._pos :] + more
+        self._pos = 0
+        return True
+
+    def _read_line(self) -> bytes:
+        """The next physical line with its line break (LF, CRLF or a lone CR), as text readers split."""
+        searched = self._pos
+        while True:
+            buf, pos = self._pending, self._pos
+            lf = buf.find(b"\n", searched)
+            cr = buf.find(b"\r", searched, len(buf) if lf < 0 else lf)
+            if cr >= 0:
+                if cr + 1 == len(buf) and self._fill():  # a CR last: one more byte tells CRLF
+                    searched = cr - pos
+                    continue
+                end = cr + 2 if buf[cr + 1 : cr + 2] == b"\n" else cr + 1
+            elif lf >= 0:
+                end = lf + 1
+            elif self._fill():
+                searched = len(buf) - pos
+                continue
+            else:
+                end = len(buf)
+            self._pos = end
+            return buf[pos:end]
+
+    def _read_block(self, size: int) -> bytes:
+        """About ``size`` bytes, finished at the end of a line."""
+        avail = len(self._pending) - self._pos
+        if avail >= size:
+            block = self._pending[self._pos : self._pos + size]
+            self._pos += size
+        else:
+            block = self._pending[self._pos :]
+            self._pending, self._pos = b"", 0
+            if not self._eof:
+                block += self._raw.read(size - avail)
+        if not block:
+            return block
+        if block[-1] == LF:
+            return block
+        if block[-1] == CR:  # CRLF cut between its bytes?
+            if (self._pos < len(self._pending) or self._fill()) and self._pending[self._pos] == LF:
+                self._pos += 1
+                block += b"\n"
+            return block
+        return block + self._read_line()
+
+    def chunks(self, chunk_chars: int = CSV_CHUNK_CHARS) -> Iterator[CsvChunk]:
+        """Chunks of whole records until the end of the file (``chunk_chars``: about that many bytes).
 
         A quote that opens a field and never closes would make the rest of the file one
         record: a run-on record is cut after :data:`RUN_ON_CHARS` characters, and the
         loader re-reads a broken multi-line record line by line.
         """
-        text = self._text
+        codec = self.codec
         try:
-            while block := text.read(chunk_chars):
-                block += text.readline()  # finish the line the read cut
-                quotes = block.count('"')
-                odd = quotes % 2
-                run_on = 0
-                more = []
-                while odd and run_on < RUN_ON_CHARS and (line := text.readline()):  # finish the record
-                    more.append(line)
-                    run_on += len(line)
-                    odd = (odd + line.count('"')) % 2
-                chunk = CsvChunk(self._next_line, block + "".join(more) if more else block, quoted=quotes > 0)
+            while block := self._read_block(chunk_chars):
+                if b'"' in block:
+                    chunk = self._finish_record(block.decode(codec), lambda: self._read_line().decode(codec))
+                elif codec == "utf-8" or block.isascii():  # ASCII is UTF-8 too
+                    chunk = CsvChunk(self._next_line, quoted=False, data=block, source=self)
+                else:
+                    _gb18030_check(block)
+                    chunk = CsvChunk(self._next_line, quoted=False, data=block, source=self, codec=codec)
                 yield chunk
                 self._next_line += chunk.line_count
         except UnicodeDecodeError as exc:
             raise _decode_error(self.path, self.encoding, exc) from exc
+
+    def _finish_record(self, block: str, readline: Callable[[], str]) -> CsvChunk:
+        """The chunk of ``block`` and, while a quote is open, the lines after it (see :meth:`chunks`)."""
+        quotes = block.count('"')
+        odd = quotes % 2
+        run_on = 0
+        more = []
+        while odd and run_on < RUN_ON_CHARS and (line := readline()):  # finish the record
+            more.append(line)
+            run_on += len(line)
+            odd = (odd + line.count('"')) % 2
+        return CsvChunk(self._next_line, block + "".join(more) if more else block, quoted=quotes > 0)
 
     @property
     def lines_read(self) -> int:
@@ -173,10 +317,7 @@ class CsvFile:
         return self._next_line - 1
 
     def close(self) -> None:
-        try:
-            self._text.close()
-        except Exception:
-            self._raw.close()
+        self._raw.close()
 
 
 def feed_csv(sink: RowSink, f: CsvFile, columnar: ColumnarLoad | None = None) -> None:
