@@ -11,6 +11,7 @@ raw → staging → intermediate → marts_candidate under the night's ``build_m
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,13 @@ def model_events(url: str, project_dir: Path, parent: object | None, job_namespa
 
 
 def enabled() -> bool:
-    """Is OpenLineage on (then the build must write dbt's artifacts for :func:`emit_for_running_task`)?"""
+    """Is OpenLineage on (then the build must write dbt's artifacts for :func:`emit_for_running_task`)?
+
+    Outside an Airflow task (``qudao republish``, a test) there is no run to attach the events
+    to, and importing Airflow only to ask would set up its logging in a process that has none.
+    """
+    if "airflow.sdk" not in sys.modules:
+        return False
     try:
         from airflow.providers.openlineage.conf import is_disabled
     except ImportError:
