@@ -367,3 +367,39 @@ def test_facts_publish_the_keys_a_night_changed(db_url, conn, tmp_path):
 
     rollback(db_url)
     assert published() == after_2
+
+
+def test_a_table_replaced_whole_that_the_night_left_as_it_was_is_not_copied_again(db_url, conn, tmp_path):
+    """dim_product comes out of the night as it went in: no backup, no delete, no insert; a
+    rollback of that publish leaves it as it is, and one of the publish before restores it."""
+    manifest = write_manifest(tmp_path / "manifest.json")
+    build_night(conn, D1)
+    passing_gate(conn, "u1", D1)
+    first = publish(db_url, [D1], "u1", manifest).tables["dim_product"]
+    assert (first["mode"], first["rows_deleted"], first["rows_inserted"]) == ("whole", 0, 4)
+    after_1 = checksums(conn)
+
+    conn.execute("insert into marts_candidate.mart_callback_compliance values (%s, 20, 4, 0.2, true)", (D2,))
+    passing_gate(conn, "u2", D2)  # the candidate's dim_product is still night 1's
+    second = publish(db_url, [D2], "u2", manifest)
+    assert (second.tables["dim_product"]["mode"], second.tables["dim_product"]["rows_inserted"]) == (
+        "unchanged",
+        0,
+    )
+    assert "  marts.dim_product: -0 +0 (unchanged)" in second.lines()
+    assert conn.execute(
+        "select count(*) from ops.publish_backup where publish_id = %s and table_name = 'dim_product'",
+        (second.publish_id,),
+    ).fetchone() == (0,)
+    assert checksums(conn)["dim_product"] == after_1["dim_product"]
+
+    build_night(conn, D3)  # dim_product's names change with the night: replaced whole again
+    passing_gate(conn, "u3", D3)
+    third = publish(db_url, [D3], "u3", manifest).tables["dim_product"]
+    assert (third["mode"], third["rows_deleted"], third["rows_inserted"]) == ("whole", 4, 4)
+
+    rollback(db_url)  # u3
+    rollback(db_url)  # u2: dim_product was left alone, and stays night 1's
+    assert checksums(conn) == after_1
+    rollback(db_url)  # u1: marts as before the first publish
+    assert conn.execute("select count(*) from marts.dim_product").fetchone() == (0,)

@@ -75,6 +75,17 @@ def _apply(
         ).fetchone()[0]
         if filled:  # else the column was just added to an older table: replace it whole once
             return _apply_keys(conn, publish_id, model, dates, pub, cand, cols)
+    if not model.date_column and not created and _same_rows(conn, pub, cand, cols):
+        # a table replaced whole that the night left as it was (a calendar, an unchanged
+        # dimension): nothing to back up, delete or insert; a rollback leaves it alone
+        return {
+            "mode": UNCHANGED,
+            "date_column": None,
+            "keys": [],
+            "rows_deleted": 0,
+            "rows_inserted": 0,
+            "created": False,
+        }
     keys = model.keys_for(dates) if model.date_column else []
     where = (
         sql.SQL(" where {} = any(%s)").format(sql.Identifier(model.date_column))
@@ -95,6 +106,21 @@ def _apply(
         "rows_inserted": inserted,
         "created": created,
     }
+
+
+#: the mode of a table replaced whole whose candidate holds exactly its published rows
+UNCHANGED = "unchanged"
+
+
+def _same_rows(
+    conn: psycopg.Connection, pub: sql.Composable, cand: sql.Composable, cols: sql.Composable
+) -> bool:
+    """The candidate holds exactly the published rows (the same multiset, on the published columns)."""
+    query = sql.SQL(
+        "select not exists (select {c} from {a} except all select {c} from {b})"
+        " and not exists (select {c} from {b} except all select {c} from {a})"
+    ).format(c=cols, a=cand, b=pub)
+    return bool(conn.execute(query).fetchone()[0])
 
 
 def _apply_keys(

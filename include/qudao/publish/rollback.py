@@ -12,6 +12,7 @@ import qudao.publish as package
 from qudao.constants import PUBLISHED_SCHEMA
 from qudao.ledger import publishes
 from qudao.ledger.migrate import ensure_current
+from qudao.publish.apply import UNCHANGED
 from qudao.publish.tables import ident
 
 
@@ -51,6 +52,8 @@ def rollback(url: str) -> RollbackResult:
             restored: dict[str, int] = {}
             for table, t in doc["tables"].items():
                 pub = ident(PUBLISHED_SCHEMA, table)
+                if t.get("mode") == UNCHANGED:  # the publish left it as it was
+                    continue
                 if t.get("mode") == "keys":
                     keys = sql.SQL(", ").join(sql.Identifier(k) for k in t["unique_key"])
                     conn.execute(
