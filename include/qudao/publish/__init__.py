@@ -12,7 +12,8 @@ copies the night into ``marts`` in **one transaction**:
 * date-keyed models (dbt ``meta.date_column``) get delete + insert of the
   published dates' keys; other models are replaced whole — with ``DELETE``, not
   ``TRUNCATE``/``DROP``: readers keep their MVCC snapshot and never wait on a
-  long lock, and a reader sees either the old night or the new one, never both.
+  long lock, and a reader sees either the old night or the new one, never both —
+  unless the candidate holds exactly the published rows (``unchanged``).
 
 Rollback design: before replacing anything, the rows about to be replaced are
 saved as ``jsonb`` in ``ops.publish_backup`` under the new ``publish_id``.
