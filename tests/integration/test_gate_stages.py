@@ -47,16 +47,24 @@ def _load(night: dict, run_id: str) -> None:
         tasks.load_source(source, D1, str(night["landing"]), run_id)
 
 
-def test_a_failing_dbt_test_is_a_failed_check_not_a_crash(night, monkeypatch):
+def _night_with_planted(
+    night: dict, monkeypatch: pytest.MonkeyPatch, run_id: str, files: dict[str, str]
+) -> None:
+    """A copy of the dbt project with ``files`` (paths in it) added; night 1 loaded and raw-gated."""
     project = night["tmp"] / "dbt_project"
     shutil.copytree(
         Path(__file__).parents[2] / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
     )
-    (project / "tests" / "assert_planted_fault.sql").write_text(PLANTED, encoding="utf-8")
+    for name, text in files.items():
+        (project / name).write_text(text, encoding="utf-8")
     monkeypatch.setenv("QUDAO_DBT_PROJECT_DIR", str(project))
-    run_id = "night-planted"
     _load(night, run_id)
     tasks.check_raw_quality(D1, run_id)
+
+
+def test_a_failing_dbt_test_is_a_failed_check_not_a_crash(night, monkeypatch):
+    run_id = "night-planted"
+    _night_with_planted(night, monkeypatch, run_id, {"tests/assert_planted_fault.sql": PLANTED})
 
     with pytest.raises(tasks.GateFailed) as failed:
         tasks.build_marts(D1, run_id)
@@ -109,16 +117,12 @@ models:
 def test_rows_an_enforced_constraint_refuses_are_a_failed_check_not_a_crash(night, monkeypatch):
     """With every public model's grain an enforced primary key, a duplicate reaches PostgreSQL
     before any uniqueness test: that refusal is the data breaking a rule, like a failing test."""
-    project = night["tmp"] / "dbt_project"
-    shutil.copytree(
-        Path(__file__).parents[2] / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
-    )
-    (project / "models" / "intermediate" / "planted_grain.sql").write_text(PLANTED_GRAIN_SQL)
-    (project / "models" / "intermediate" / "planted_grain.yml").write_text(PLANTED_GRAIN_YML)
-    monkeypatch.setenv("QUDAO_DBT_PROJECT_DIR", str(project))
     run_id = "night-planted-grain"
-    _load(night, run_id)
-    tasks.check_raw_quality(D1, run_id)
+    planted = {
+        "models/intermediate/planted_grain.sql": PLANTED_GRAIN_SQL,
+        "models/intermediate/planted_grain.yml": PLANTED_GRAIN_YML,
+    }
+    _night_with_planted(night, monkeypatch, run_id, planted)
 
     with pytest.raises(tasks.GateFailed) as failed:
         tasks.build_marts(D1, run_id)
