@@ -62,6 +62,21 @@ def _night_with_planted(
     tasks.check_raw_quality(D1, run_id)
 
 
+def _failed_checks(night: dict, run_id: str, failed: tasks.GateFailed) -> list[tuple[str, str]]:
+    """``build_marts`` failed as a check, not a crash; the night's failed dbt checks (name, observed)."""
+    assert str(failed).endswith("nothing was published")
+    # an AirflowFailException: the task is not retried; the alert calls it a failed check
+    assert isinstance(failed, tasks.AirflowFailException)
+    event = Event("task_failure", "channel_nightly", run_id, task_id="build_marts", outcome=failed.outcome)
+    assert failure_kind(event) == "quality_gate"
+    with psycopg.connect(night["url"]) as c:
+        return c.execute(
+            "select check_name, observed from ops.quality_results where run_id = %s and suite = 'dbt'"
+            " and not passed",
+            (run_id,),
+        ).fetchall()
+
+
 def test_a_failing_dbt_test_is_a_failed_check_not_a_crash(night, monkeypatch):
     run_id = "night-planted"
     _night_with_planted(night, monkeypatch, run_id, {"tests/assert_planted_fault.sql": PLANTED})
@@ -71,28 +86,12 @@ def test_a_failing_dbt_test_is_a_failed_check_not_a_crash(night, monkeypatch):
 
     message = str(failed.value)
     assert "dbt :: assert_planted_fault" in message and "3 rows break it" in message, message
-    assert message.endswith("nothing was published")
-    # an AirflowFailException: the task is not retried; the alert calls it a failed check
-    assert isinstance(failed.value, tasks.AirflowFailException)
-    event = Event(
-        "task_failure",
-        "channel_nightly",
-        run_id,
-        task_id="build_marts",
-        outcome=failed.value.outcome,
-    )
-    assert failure_kind(event) == "quality_gate"
+    assert _failed_checks(night, run_id, failed.value) == [("assert_planted_fault", "3 rows break it")]
     with psycopg.connect(night["url"]) as c:
-        rows = c.execute(
-            "select check_name, passed, observed from ops.quality_results where run_id = %s and suite = 'dbt'"
-            " and not passed",
-            (run_id,),
-        ).fetchall()
         passing = c.execute(
             "select count(*) from ops.quality_results where run_id = %s and suite = 'dbt' and passed",
             (run_id,),
         ).fetchone()[0]
-    assert rows == [("assert_planted_fault", False, "3 rows break it")]
     assert passing > 50  # every other test of the build is recorded beside it
     assert _stages(night["url"], run_id) == [("raw", True), ("dbt", False)]
     with pytest.raises(PublishRefused, match="quality gate failed"):
@@ -130,18 +129,7 @@ def test_rows_an_enforced_constraint_refuses_are_a_failed_check_not_a_crash(nigh
     message = str(failed.value)
     assert "dbt :: planted_grain: constraints" in message, message
     assert "duplicate key value violates unique constraint" in message, message
-    assert message.endswith("nothing was published")
-    assert isinstance(failed.value, tasks.AirflowFailException)  # not retried
-    event = Event(
-        "task_failure", "channel_nightly", run_id, task_id="build_marts", outcome=failed.value.outcome
-    )
-    assert failure_kind(event) == "quality_gate"
-    with psycopg.connect(night["url"]) as c:
-        rows = c.execute(
-            "select check_name, observed from ops.quality_results where run_id = %s and suite = 'dbt'"
-            " and not passed",
-            (run_id,),
-        ).fetchall()
+    rows = _failed_checks(night, run_id, failed.value)
     assert [name for name, _ in rows] == ["planted_grain: constraints"]
     assert "(planted_id)=(1) already exists" in rows[0][1], rows
     assert _stages(night["url"], run_id) == [("raw", True), ("dbt", False)]
