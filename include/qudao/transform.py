@@ -156,9 +156,9 @@ def run_dbt(args: list[str], url: str | None, extra_env: dict[str, str] | None =
         result.nodes.append(NodeRun(node.node.unique_id, status, float(node.execution_time or 0), code))
         if status in ("error", "fail"):
             result.failures.append(f"{node.node.unique_id}: {(node.message or '').strip()[:500]}")
-        if status == "error" and CONSTRAINT_BROKEN.search(node.message or ""):
-            message = " ".join((node.message or "").split())
-            detail = CONSTRAINT_BROKEN.search(message)
+        message = " ".join((node.message or "").split())
+        broken = CONSTRAINT_BROKEN.search(message) if status == "error" else None
+        if broken:
             result.broken_constraints.append(
                 TestOutcome(
                     node.node.unique_id,
@@ -166,7 +166,7 @@ def run_dbt(args: list[str], url: str | None, extra_env: dict[str, str] | None =
                     "fail",
                     1,  # at least the row PostgreSQL names; it stops at the first
                     node.node.unique_id,
-                    message[detail.start() if detail else 0 :][:500],
+                    message[broken.start() :][:500],
                 )
             )
         if str(getattr(node.node.resource_type, "value", node.node.resource_type)) == "test":
