@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from qudao.orchestration.airflow_env import LOCAL_HOST, PASSWORDS_FILE, airflow_env
+from qudao_testing.airflow_db import airflow_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -48,8 +49,7 @@ def _jobs_running(db: Path) -> set[str]:
     if not db.exists():
         return set()
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
-            return {r[0] for r in c.execute("select job_type from job where state = 'running'")}
+        return {r[0] for r in airflow_rows(db, "select job_type from job where state = 'running'")}
     except sqlite3.Error:  # not migrated yet
         return set()
 

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ import pytest
 
 from qudao.config import PROJECT_ROOT
 from qudao.warehouse import embedded
+from qudao_testing.airflow_db import airflow_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -187,11 +187,11 @@ def test_the_dbt_models_are_children_of_build_marts(lineage) -> None:
 def test_each_raw_table_gets_an_asset_event_naming_the_night_and_its_rows(lineage) -> None:
     from qudao.contracts import entities_of
 
-    with sqlite3.connect(lineage["home"] / "airflow" / "airflow.db") as db:
-        rows = db.execute(
-            "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id"
-            " where a.uri like 'qudao://warehouse/raw/%'"
-        ).fetchall()
+    rows = airflow_rows(
+        lineage["home"] / "airflow" / "airflow.db",
+        "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id"
+        " where a.uri like 'qudao://warehouse/raw/%'",
+    )
     events = {uri.rsplit("/", 1)[1]: json.loads(extra) for uri, extra in rows}
     expected = {e.raw_table for source in ("crm", "call_center", "dealer_sales") for e in entities_of(source)}
     assert set(events) == expected and len(rows) == len(expected)  # one event per table and night

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import pytest
 
 from qudao.config import PROJECT_ROOT
 from qudao.warehouse import embedded
+from qudao_testing.airflow_db import airflow_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -108,19 +108,19 @@ def runner_child(proc: subprocess.Popen[str]) -> psutil.Process:
 
 
 def airflow_runs(home: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
-        return db.execute(
-            "select run_id, state from dag_run where dag_id = 'channel_nightly' order by id"
-        ).fetchall()
+    return airflow_rows(
+        home / "airflow" / "airflow.db",
+        "select run_id, state from dag_run where dag_id = 'channel_nightly' order by id",
+    )
 
 
 def unfinished_tasks(home: Path, run_id: str) -> list[tuple[str, str | None]]:
-    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
-        return db.execute(
-            "select task_id, state from task_instance where run_id = ?"
-            " and (state is null or state not in ('success', 'failed', 'upstream_failed', 'skipped'))",
-            (run_id,),
-        ).fetchall()
+    return airflow_rows(
+        home / "airflow" / "airflow.db",
+        "select task_id, state from task_instance where run_id = ?"
+        " and (state is null or state not in ('success', 'failed', 'upstream_failed', 'skipped'))",
+        (run_id,),
+    )
 
 
 def alive(procs: list[psutil.Process]) -> list[str]:

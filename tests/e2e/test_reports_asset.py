@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -26,6 +24,7 @@ from qudao.assets import PUBLISHED_MARTS
 from qudao.config import PROJECT_ROOT
 from qudao.contracts import entity
 from qudao.warehouse.connection import with_database
+from qudao_testing.airflow_db import airflow_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -80,28 +79,23 @@ def nights(tmp_path_factory: pytest.TempPathFactory, server_url: str) -> Iterato
         admin.execute(f'drop database if exists "{database}" with (force)')
 
 
-def _rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as c:
-        return c.execute(sql).fetchall()
-
-
 def test_only_the_published_night_emits_and_queues_the_reports(nights: dict) -> None:
     assert nights["good"].returncode == 0, nights["good"].stdout[-3000:] + nights["good"].stderr[-2000:]
     assert nights["bad"].returncode == 1 and "not run:" in nights["bad"].stdout
     db = nights["airflow_db"]
-    events = _rows(
+    events = airflow_rows(
         db,
         "select e.extra from asset_event e join asset a on a.id = e.asset_id"
         f" where a.name = '{PUBLISHED_MARTS.name}'",
     )
     assert [json.loads(extra) for (extra,) in events] == [{"business_date": GOOD.isoformat()}]
-    consumers = _rows(
+    consumers = airflow_rows(
         db,
         "select r.dag_id from dag_schedule_asset_reference r join asset a on a.id = r.asset_id"
         f" where a.name = '{PUBLISHED_MARTS.name}'",
     )
     assert consumers == [("channel_reports",)]
-    queued = _rows(
+    queued = airflow_rows(
         db,
         "select q.target_dag_id from asset_dag_run_queue q join asset a on a.id = q.asset_id"
         f" where a.name = '{PUBLISHED_MARTS.name}'",

@@ -9,7 +9,6 @@ is skipped, the second runs), then ``--force`` rebuilds the first.
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 
 from qudao.config import PROJECT_ROOT
 from qudao.warehouse import embedded
+from qudao_testing.airflow_db import airflow_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -49,10 +49,10 @@ def _run(night: dict, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def _airflow_runs(home: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
-        return db.execute(
-            "select run_id, state from dag_run where dag_id = 'channel_nightly' order by id"
-        ).fetchall()
+    return airflow_rows(
+        home / "airflow" / "airflow.db",
+        "select run_id, state from dag_run where dag_id = 'channel_nightly' order by id",
+    )
 
 
 def _skipped(out: str) -> list[str]:
