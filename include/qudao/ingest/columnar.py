@@ -127,6 +127,9 @@ def _cast(col: Column) -> Cast:
 
 #: a column is checked on its distinct values while a chunk has at most 1/this as many
 DICTIONARY_SHARE = 4
+#: rows pgpq encodes per call: it holds the GIL meanwhile, which keeps the COPY sender
+#: thread (:class:`qudao.ingest.sink.CopySender`) from refilling the socket
+ENCODE_ROWS = 8192
 
 
 def _worth_a_dictionary(col: Column) -> bool:
@@ -408,7 +411,8 @@ class ColumnarLoad:
         arrays.append(pa.repeat(self._date, n))
         arrays.append(pa.repeat(self._load, n))
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-        self.copy.write(self._encoder.write_batch(batch))
+        for start in range(0, n, ENCODE_ROWS):  # pgpq holds the GIL while it encodes: briefly
+            self.copy.write(self._encoder.write_batch(batch.slice(start, ENCODE_ROWS)))
         self.rows += n
         self.sink.rows_loaded += n
 

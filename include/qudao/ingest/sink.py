@@ -7,7 +7,9 @@ checking of the next rows overlap with the server's work on the last ones.
 from __future__ import annotations
 
 import json
+import os
 import queue
+import socket
 import tempfile
 from collections.abc import Iterable
 from typing import Any
@@ -23,18 +25,35 @@ BATCH_ROWS = 4096
 #: blocks (128 KiB at most each) queued for the COPY sender thread: 8 MiB, more than one
 #: chunk's binary COPY data (4 MiB of CSV), so the server works on one chunk while the next is read
 COPY_QUEUE_BLOCKS = 64
+#: the connection socket's send buffer while a COPY runs (Linux doubles it; at most
+#: ``net.core.wmem_max``, 4 MiB by default): the server's work for a few dozen milliseconds
+COPY_SOCKET_BUFFER = 4 << 20
 
 
 class CopySender(QueuedLibpqWriter):
     """Sends COPY data from a worker thread, so parsing and the server's work overlap.
 
     psycopg's queue holds up to 1024 blocks; a short one keeps memory flat when the
-    server is the slower side.
+    server is the slower side. The sender needs the GIL for each block, and the main
+    thread holds it for a while now and then (pgpq encodes a batch without releasing
+    it): the socket's default send buffer (about 200 KiB, under 2 ms of the server's
+    work) then ran dry and the server waited. A larger one keeps it busy meanwhile.
     """
 
     def __init__(self, cursor: psycopg.Cursor[Any]):
         super().__init__(cursor)
         self._queue = queue.Queue(maxsize=COPY_QUEUE_BLOCKS)
+        _widen_send_buffer(cursor.connection.pgconn.socket)
+
+
+def _widen_send_buffer(fd: int) -> None:
+    """Ask for :data:`COPY_SOCKET_BUFFER` on the connection's socket (the kernel may grant less)."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:  # a duplicate: closing it leaves libpq's open
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < COPY_SOCKET_BUFFER:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, COPY_SOCKET_BUFFER)
+    except OSError:  # not a socket the platform lets us tune: the default buffer still works
+        pass
 
 
 class RowSink:
