@@ -25,8 +25,9 @@ BATCH_ROWS = 4096
 #: blocks (128 KiB at most each) queued for the COPY sender thread: 8 MiB, more than one
 #: chunk's binary COPY data (4 MiB of CSV), so the server works on one chunk while the next is read
 COPY_QUEUE_BLOCKS = 64
-#: the connection socket's send buffer while a COPY runs (Linux doubles it; at most
-#: ``net.core.wmem_max``, 4 MiB by default): the server's work for a few dozen milliseconds
+#: the send buffer asked for on a connection's socket when it first COPYs, kept for the
+#: connection's life (Linux doubles it; at most ``net.core.wmem_max``, 4 MiB by default): the
+#: server's work for a few dozen milliseconds
 COPY_SOCKET_BUFFER = 4 << 20
 
 
