@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -128,6 +129,68 @@ def test_the_columnar_path_loads_and_rejects_exactly_what_the_row_path_does(
     assert [(r[2], r[4]) for r in by_columns["rejects"] if r[0] == "partners"] == [
         (14, "parent_partner_id: unknown crm.partners partner_id 'D0099'")
     ]
+
+
+def test_a_chunk_encoded_in_several_calls_loads_every_row_once_as_the_row_path_does(
+    db_url, other_db_url, tmp_path, monkeypatch
+):
+    """pgpq encodes a chunk's rows :data:`columnar.ENCODE_ROWS` at a time: slices of one batch,
+    the rejects (every 1,000th row) filtered out first, must load each row once, unchanged."""
+    from upath import UPath
+
+    from qudao_testing.extracts import write_orders_csv
+
+    rows = 3 * columnar.ENCODE_ROWS  # one chunk (2 MiB), three calls once the rejects are out
+    write_day(tmp_path, D1, skip=["dealer_sales.orders"])
+    write_orders_csv(UPath(file_path(tmp_path, ORDERS, D1)), rows, D1, bad_every=1000)
+    calls: list[int] = []
+    encode = columnar.pgpq.ArrowToPostgresBinaryEncoder
+
+    class Counting:
+        def __init__(self, schema):
+            self._inner = encode(schema)
+            self._orders = "order_id" in schema.names
+
+        def write_header(self):
+            return self._inner.write_header()
+
+        def write_batch(self, batch):
+            if self._orders:
+                calls.append(batch.num_rows)
+            return self._inner.write_batch(batch)
+
+        def finish(self):
+            return self._inner.finish()
+
+    monkeypatch.setattr(columnar.pgpq, "ArrowToPostgresBinaryEncoder", Counting)
+    assert load_date(db_url, str(tmp_path), D1).ok
+    monkeypatch.setattr(loader, "COLUMNAR", False)
+    assert load_date(other_db_url, str(tmp_path), D1).ok
+
+    by_columns, by_rows = _state(db_url), _state(other_db_url)
+    rejected = rows // 1000
+    assert calls == [columnar.ENCODE_ROWS, columnar.ENCODE_ROWS, columnar.ENCODE_ROWS - rejected]
+    assert by_columns == by_rows
+    lines = [r[-3] for r in by_columns["orders"]]
+    assert len(lines) == len(set(lines)) == rows - rejected  # each row once
+    reject_lines = [r[2] for r in by_columns["rejects"] if r[0] == "orders"]
+    assert reject_lines == [1001 + 1000 * k for k in range(rejected)]  # the header is line 1
+
+
+def test_a_copy_widens_its_connections_send_buffer(db_url) -> None:
+    """The sender keeps the server busy while the main thread holds the GIL (docs/ingest.md)."""
+    import os
+    import socket
+
+    from qudao.ingest.sink import COPY_SOCKET_BUFFER, CopySender
+
+    granted = min(COPY_SOCKET_BUFFER, int(Path("/proc/sys/net/core/wmem_max").read_text()))
+    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
+        with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < 2 * granted  # not already
+            CopySender(cur)
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * granted  # Linux doubles it
+        assert conn.execute("select 1").fetchone() == (1,)  # libpq's socket is still open
 
 
 def test_one_entity_delivered_in_two_formats_for_one_date_is_refused_not_loaded_twice(
